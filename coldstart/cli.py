@@ -1,0 +1,208 @@
+"""The ``coldstart`` command: demo, embed, search, score, evaluate.
+
+Each subcommand builds its objects from the config file and flags and calls the library; failures print one
+line of cause (``error: …``) and exit non-zero, with the traceback only under ``--verbose``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+logger = logging.getLogger("coldstart")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    for noisy in ("faiss.loader", "ray.data", "urllib3", "botocore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _job_config(args):
+    from coldstart.config import load_config
+
+    config = load_config(getattr(args, "config", None))
+    text_cols = tuple(c.strip() for c in args.text_cols.split(",")) if getattr(args, "text_cols", None) else None
+    return config.replace(
+        catalog=getattr(args, "catalog", None),
+        store=getattr(args, "store", None),
+        schema__id_col=getattr(args, "id_col", None),
+        schema__text_cols=text_cols,
+        schema__template=getattr(args, "template", None),
+        encoder__model=getattr(args, "model", None),
+        encoder__device=getattr(args, "device", None),
+        index__kind=getattr(args, "index", None),
+        embed__actors=getattr(args, "actors", None),
+    )
+
+
+def _load_recommender(config):
+    from coldstart.encoder import Encoder
+    from coldstart.index_store import load_version
+    from coldstart.recommend import DenseRecommender
+    from coldstart.store import open_store
+
+    encoder = Encoder(config.encoder)
+    version = load_version(open_store(config.store), expect=encoder.info())
+    return DenseRecommender(encoder, version, config.profile)
+
+
+# ------------------------------------------------------------------------------------------ subcommands
+
+
+def cmd_embed(args) -> int:
+    from pipelines.embed import run_embed_job
+
+    result = run_embed_job(_job_config(args))
+    print(json.dumps(result.summary(), indent=2))
+    return 0
+
+
+def cmd_search(args) -> int:
+    from coldstart.recommend import UserRequest
+    from coldstart.retrievers import make_retriever
+    from coldstart.trec import read_requests, write_run
+
+    config = _job_config(args)
+    recommender = _load_recommender(config)
+    retriever = make_retriever(args.retriever, recommender)
+    requests = read_requests(args.requests)
+    rows = []
+    for start in range(0, len(requests), args.batch_size):
+        chunk = requests[start:start + args.batch_size]
+        rankings = retriever.search([UserRequest(query=r.query, clicks=r.clicks) for r in chunk], args.k)
+        rows.extend((r.qid, ranking) for r, ranking in zip(chunk, rankings))
+        logger.info("searched %d/%d requests", min(start + args.batch_size, len(requests)), len(requests))
+    write_run(args.out, rows, tag=args.tag or f"coldstart-{args.retriever}")
+    empty = sum(1 for _, ranking in rows if not ranking)
+    print(json.dumps({"requests": len(requests), "written": len(rows), "empty_results": empty,
+                      "version": recommender.version.version, "out": str(args.out)}))
+    return 0
+
+
+def cmd_score(args) -> int:
+    from coldstart.trec import read_pairs, write_scores
+
+    recommender = _load_recommender(_job_config(args))
+    pairs = read_pairs(args.pairs)
+    scores = recommender.score_pairs([p[1] for p in pairs], [p[2] for p in pairs])
+    unknown = [p for p, s in zip(pairs, scores) if s != s]
+    if unknown:
+        logger.warning("%d pairs name items not in the index (first: %s); they get no score", len(unknown),
+                       unknown[0][2])
+    write_scores(args.out, [(p[0], p[2], float(s)) for p, s in zip(pairs, scores) if s == s])
+    print(json.dumps({"pairs": len(pairs), "scored": len(pairs) - len(unknown), "unknown_items": len(unknown),
+                      "out": str(args.out)}))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from coldstart.metrics import evaluate_run, roc_auc_judged
+    from coldstart.trec import read_qrels, read_run, read_scores
+
+    qrels = read_qrels(args.qrels)
+    result = {"relevant_grade": args.relevant_grade}
+    if args.run:
+        result.update(evaluate_run(qrels, read_run(args.run), relevant_grade=args.relevant_grade))
+    if args.scores:
+        negative_max = args.negative_grade if args.negative_grade is not None else args.relevant_grade - 1
+        result["roc_auc"] = roc_auc_judged(qrels, read_scores(args.scores), positive_min_grade=args.relevant_grade,
+                                           negative_max_grade=negative_max)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from jobs.demo import run_demo
+
+    run_demo(Path(args.workdir), model=args.model)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coldstart", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and full tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p, *, catalog=False):
+        p.add_argument("--config", help="TOML or JSON job config (flags override it)")
+        p.add_argument("--store", help="artifact store: local path, file://… or s3://bucket/prefix")
+        p.add_argument("--model", help="encoder: 'default', a Hugging Face model dir or s3:// prefix")
+        p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+        if catalog:
+            p.add_argument("--catalog", help="catalog file or folder/prefix (Parquet, CSV, JSON Lines)")
+            p.add_argument("--id-col", help="id column (default item_id)")
+            p.add_argument("--text-cols", help="comma-separated columns composed into the text (default title)")
+            p.add_argument("--template", help="text template over the text columns, e.g. '{title}. {brand}'")
+            p.add_argument("--index", choices=["flat", "hnsw", "ivf_pq", "ivf_sq8"])
+            p.add_argument("--actors", type=int, help="embedding actors in the Ray Data pool")
+
+    p = sub.add_parser("demo", help="the main job on embedded defaults: sample catalog → index → recommendations")
+    p.add_argument("--workdir", default="coldstart-demo", help="where the sample catalog and the store go")
+    p.add_argument("--model", default="default")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("embed", help="embed a catalog with Ray Data and publish an index version")
+    common(p, catalog=True)
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("search", help="run a requests file against the published index; writes a TREC run")
+    common(p)
+    p.add_argument("--requests", required=True, help="qid<TAB>query lines, or JSON Lines {qid, query, clicks}")
+    p.add_argument("--out", required=True)
+    p.add_argument("--k", type=int, default=100)
+    p.add_argument("--retriever", choices=["dense", "bm25", "hybrid"], default="dense")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--tag", help="run tag (default coldstart-<retriever>)")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("score", help="score qid<TAB>query<TAB>item_id pairs by cosine similarity")
+    common(p)
+    p.add_argument("--pairs", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("evaluate", help="NDCG@10, Recall@10/100, MRR@10 of a run; ROC-AUC of pair scores")
+    p.add_argument("--qrels", required=True)
+    p.add_argument("--run")
+    p.add_argument("--scores", help="qid item_id score file from `coldstart score`, for ROC-AUC")
+    p.add_argument("--relevant-grade", type=int, default=1,
+                   help="grades ≥ this are relevant (Home Depot: 5); NDCG uses the grades as gains")
+    p.add_argument("--negative-grade", type=int,
+                   help="ROC-AUC negatives: grades ≤ this (default relevant-grade − 1; Home Depot: 3)")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    if args.command == "evaluate" and not (args.run or args.scores):
+        print("error: give --run and/or --scores", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # one line of cause first; details only when asked for
+        print(f"error: {err}", file=sys.stderr)
+        if args.verbose:
+            raise
+        logger.debug("traceback", exc_info=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The job configuration: typed, frozen, validated when built, loaded from TOML or JSON.
+
+One file describes a deployment profile (laptop or cluster); where the job runs is ``RAY_ADDRESS``. Every
+section is optional and every field has a default that works on a laptop::
+
+    catalog = "s3://shop/catalog/"           # or a local path
+    store = "s3://shop/coldstart"            # where versions are published
+
+    [schema]   id_col = "item_id"; text_cols = ["title", "brand", "categories"]; template = "{title}. {brand}"
+    [encoder]  model = "default"; pooling = "mean"; max_length = 128; batch_size = 64; device = "auto"
+    [index]    kind = "flat"                 # or hnsw / ivf_pq / ivf_sq8
+    [embed]    actors = 2; cpus_per_actor = 0.5; gpus_per_actor = 0; threads_per_actor = 1
+    [profile]  query_weight = 0.5; click_decay = 0.7
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coldstart.catalog import CatalogSchema
+from coldstart.encoder import EncoderConfig
+from coldstart.index import IndexConfig
+from coldstart.profile import ProfileConfig
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """How the Ray Data embedding stage uses the cluster."""
+
+    actors: int = 2
+    cpus_per_actor: float = 0.5  # below 1 on purpose: whole-CPU actors starve the read tasks on 2 cores
+    gpus_per_actor: float = 0.0
+    threads_per_actor: int = 1
+    rows_per_block: int = 1024
+    retention: int = 5  # published versions kept; the live one is never removed
+    incremental: bool = True  # carry over vectors of unchanged products from the live version
+
+    def __post_init__(self) -> None:
+        if self.actors < 1:
+            raise ValueError(f"embed.actors={self.actors}: need at least one embedding actor")
+        if self.cpus_per_actor < 0 or self.gpus_per_actor < 0:
+            raise ValueError("embed.cpus_per_actor and embed.gpus_per_actor must be ≥ 0")
+        if self.threads_per_actor < 1 or self.rows_per_block < 1:
+            raise ValueError("embed.threads_per_actor and embed.rows_per_block must be positive")
+        if self.retention < 1:
+            raise ValueError(f"embed.retention={self.retention}: keep at least the live version (1)")
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    catalog: str | None = None
+    store: str = "./coldstart-store"
+    schema: CatalogSchema = field(default_factory=CatalogSchema)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+
+    def replace(self, **changes: Any) -> "JobConfig":
+        """A copy with top-level fields or ``section__field`` keys changed; None values are ignored."""
+        top, nested = {}, {}
+        for key, value in changes.items():
+            if value is None:
+                continue
+            if "__" in key:
+                section, name = key.split("__", 1)
+                nested.setdefault(section, {})[name] = value
+            else:
+                top[key] = value
+        for section, values in nested.items():
+            top[section] = dataclasses.replace(getattr(self, section), **values)
+        return dataclasses.replace(self, **top)
+
+
+_SECTIONS = {"schema": CatalogSchema, "encoder": EncoderConfig, "index": IndexConfig, "embed": EmbedConfig,
+             "profile": ProfileConfig}
+
+
+def config_from_dict(raw: dict[str, Any], *, origin: str = "config") -> JobConfig:
+    unknown = set(raw) - {"catalog", "store", *_SECTIONS}
+    if unknown:
+        raise ValueError(f"{origin}: unknown keys {sorted(unknown)}; known: catalog, store, {', '.join(_SECTIONS)}")
+    kwargs: dict[str, Any] = {k: raw[k] for k in ("catalog", "store") if k in raw}
+    for name, cls in _SECTIONS.items():
+        section = dict(raw.get(name, {}))
+        known = {f.name for f in dataclasses.fields(cls)}
+        bad = set(section) - known
+        if bad:
+            raise ValueError(f"{origin}: [{name}] has unknown keys {sorted(bad)}; known: {sorted(known)}")
+        if name == "schema" and "text_cols" in section:
+            section["text_cols"] = tuple(section["text_cols"])
+        kwargs[name] = cls(**section)
+    return JobConfig(**kwargs)
+
+
+def load_config(path: str | Path | None) -> JobConfig:
+    """Read a TOML (``.toml``) or JSON file; None gives the defaults."""
+    if path is None:
+        return JobConfig()
+    path = Path(path)
+    text = path.read_text()
+    raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    return config_from_dict(raw, origin=str(path))

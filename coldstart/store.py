@@ -1,0 +1,316 @@
+"""Artifact store: one small interface over a local folder and S3.
+
+Every artifact the project writes (embeddings, indexes, manifests, models, checkpoints) goes through
+:class:`ArtifactStore`, addressed by a key relative to the store's root URI. Two backends:
+
+- ``file:///path`` or a plain path: a local folder, the embedded default. Writes are atomic (temp file +
+  rename), so a reader never sees half a file.
+- ``s3://bucket/prefix``: S3 through boto3. The endpoint and credentials come from the environment
+  (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...) or from :class:`S3Options`, so the same code talks to AWS
+  and to any S3-compatible server. Single PUTs are atomic on S3.
+
+Errors from either backend are raised as :class:`StoreError` with a message that says what to change, never as a
+botocore traceback from deep inside.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+from urllib.parse import urlparse
+
+logger = logging.getLogger(__name__)
+
+
+class StoreError(RuntimeError):
+    """An artifact store operation failed; the message says why and what to change."""
+
+
+class StoreKeyMissing(StoreError, KeyError):
+    """The requested key does not exist in the store."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the plain message.
+        return str(self.args[0])
+
+
+class ArtifactStore(Protocol):
+    """Key/value access to artifacts below one root URI. Keys use ``/`` as separator."""
+
+    uri: str
+
+    def read_bytes(self, key: str) -> bytes: ...
+
+    def write_bytes(self, key: str, data: bytes) -> None: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def list(self, prefix: str = "") -> list[str]: ...
+
+    def delete_prefix(self, prefix: str) -> int: ...
+
+    def download_prefix(self, prefix: str, dest: Path) -> list[Path]: ...
+
+    def upload_dir(self, src: Path, prefix: str) -> list[str]: ...
+
+    def child(self, prefix: str) -> "ArtifactStore": ...
+
+
+def _join(*parts: str) -> str:
+    return "/".join(p.strip("/") for p in parts if p and p.strip("/"))
+
+
+def _check_key(key: str) -> str:
+    key = key.strip("/")
+    if not key or ".." in key.split("/"):
+        raise StoreError(f"invalid artifact key {key!r}: keys are relative paths without '..'")
+    return key
+
+
+class _StoreBase:
+    """Helpers shared by both backends, written in terms of the primitive operations."""
+
+    def download_prefix(self, prefix: str, dest: Path) -> list[Path]:
+        """Copy every object below ``prefix`` into ``dest``, keeping relative paths."""
+        out = []
+        prefix = prefix.strip("/")
+        for key in self.list(prefix):
+            rel = key[len(prefix):].lstrip("/") if prefix else key
+            target = Path(dest) / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.read_bytes(key))
+            out.append(target)
+        return out
+
+    def upload_dir(self, src: Path, prefix: str) -> list[str]:
+        """Copy every file below the local folder ``src`` to ``prefix``; returns the keys written."""
+        keys = []
+        for path in sorted(Path(src).rglob("*")):
+            if path.is_file():
+                key = _join(prefix, path.relative_to(src).as_posix())
+                self.write_bytes(key, path.read_bytes())
+                keys.append(key)
+        return keys
+
+
+class LocalStore(_StoreBase):
+    """A local folder used as the object store."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).expanduser().resolve()
+        self.uri = self.root.as_uri()
+
+    def _path(self, key: str) -> Path:
+        return self.root / _check_key(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise StoreKeyMissing(f"{self.uri}/{key} does not exist") from None
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as err:
+            raise StoreError(f"cannot write {self.uri}/{key}: {err.strerror or err}") from err
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = self.root / prefix.strip("/") if prefix.strip("/") else self.root
+        if not base.exists():
+            return []
+        if base.is_file():
+            return [prefix.strip("/")]
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.endswith(".tmp")
+        )
+
+    def delete_prefix(self, prefix: str) -> int:
+        target = self._path(prefix)
+        if target.is_file():
+            target.unlink()
+            return 1
+        if not target.exists():
+            return 0
+        count = sum(1 for p in target.rglob("*") if p.is_file())
+        shutil.rmtree(target)
+        return count
+
+
+    def child(self, prefix: str) -> "LocalStore":
+        return LocalStore(self.root / prefix.strip("/"))
+
+    def __repr__(self) -> str:
+        return f"LocalStore({self.uri})"
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """Explicit S3 settings; every field left None falls back to boto3's environment/config chain."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+
+
+def _explain_client_error(err: Exception, uri: str) -> StoreError:
+    """Turn a botocore error into one line that says what to change."""
+    code = ""
+    response = getattr(err, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    hints = {
+        "NoSuchBucket": "the bucket does not exist: create it or fix the bucket name in the URI",
+        "InvalidAccessKeyId": "the access key is unknown to the server: check AWS_ACCESS_KEY_ID",
+        "SignatureDoesNotMatch": "the secret key is wrong: check AWS_SECRET_ACCESS_KEY",
+        "AccessDenied": "access denied: the credentials lack permission for this bucket/prefix "
+        "(or none were given: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)",
+        "403": "access denied: check the credentials and their permissions on this bucket",
+        "404": "not found: check the bucket and prefix",
+    }
+    hint = hints.get(code) or hints.get(str(status)) or str(err)
+    return StoreError(f"S3 error on {uri}: {code or status}: {hint}")
+
+
+class S3Store(_StoreBase):
+    """An ``s3://bucket/prefix`` store through boto3."""
+
+    def __init__(self, uri: str, options: S3Options | None = None):
+        parsed = urlparse(uri)
+        if parsed.scheme != "s3" or not parsed.netloc:
+            raise StoreError(f"not an S3 URI: {uri!r} (expected s3://bucket/prefix)")
+        self.bucket = parsed.netloc
+        self.prefix = parsed.path.strip("/")
+        self.uri = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
+        self.options = options or S3Options()
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            o = self.options
+            self._client = boto3.client(
+                "s3",
+                endpoint_url=o.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
+                region_name=o.region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+                aws_access_key_id=o.access_key,
+                aws_secret_access_key=o.secret_key,
+                config=Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=10),
+            )
+        return self._client
+
+    def __getstate__(self):  # boto3 clients do not pickle; Ray ships stores to workers.
+        state = dict(self.__dict__)
+        state["_client"] = None
+        return state
+
+    def _key(self, key: str) -> str:
+        return _join(self.prefix, _check_key(key))
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        try:
+            return fn(*args, **kwargs)
+        except NoCredentialsError:
+            raise StoreError(
+                f"S3 error on {self.uri}: no credentials found: set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, or use an instance role"
+            ) from None
+        except ClientError as err:
+            raise _explain_client_error(err, f"{self.uri} ({what})") from None
+        except BotoCoreError as err:
+            raise StoreError(f"S3 error on {self.uri} ({what}): {err}") from None
+
+    def read_bytes(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        full = self._key(key)
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=full)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise StoreKeyMissing(f"s3://{self.bucket}/{full} does not exist") from None
+            raise _explain_client_error(err, f"s3://{self.bucket}/{full}") from None
+        return self._call("read", obj["Body"].read)
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        full = self._key(key)
+        self._call(f"write {full}", self.client.put_object, Bucket=self.bucket, Key=full, Body=data)
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except ClientError as err:
+            if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return False
+            raise _explain_client_error(err, f"{self.uri}/{key}") from None
+
+    def _iter_keys(self, prefix: str) -> Iterator[str]:
+        full = _join(self.prefix, prefix.strip("/"))
+        if full:
+            full += "/" if prefix.strip("/") or self.prefix else ""
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = self._call("list", lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=full)))
+        for page in pages:
+            for item in page.get("Contents", []):
+                yield item["Key"]
+
+    def list(self, prefix: str = "") -> list[str]:
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        return sorted(k[strip:] for k in self._iter_keys(prefix))
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = list(self._iter_keys(_check_key(prefix)))
+        for start in range(0, len(keys), 1000):
+            chunk = [{"Key": k} for k in keys[start:start + 1000]]
+            self._call("delete", self.client.delete_objects, Bucket=self.bucket, Delete={"Objects": chunk})
+        return len(keys)
+
+
+    def check_access(self) -> None:
+        """Fail fast with one clear line when the bucket is missing or the credentials are wrong."""
+        self._call("check bucket", self.client.head_bucket, Bucket=self.bucket)
+
+    def child(self, prefix: str) -> "S3Store":
+        return S3Store(f"{self.uri}/{prefix.strip('/')}", self.options)
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.uri})"
+
+
+def open_store(uri: str | Path, s3: S3Options | None = None) -> ArtifactStore:
+    """Open the store at ``uri``: a local path, ``file://…`` or ``s3://bucket/prefix``."""
+    text = str(uri)
+    parsed = urlparse(text)
+    if parsed.scheme == "s3":
+        return S3Store(text, s3)
+    if parsed.scheme == "file":
+        return LocalStore(parsed.path)
+    if parsed.scheme in ("", "local") or len(parsed.scheme) == 1:  # one letter: a Windows drive
+        return LocalStore(text)
+    raise StoreError(f"unsupported store URI {text!r}: use a local path, file://… or s3://bucket/prefix")

@@ -1,0 +1,214 @@
+"""The catalog embedding job on Ray Data: catalog → validated text → vectors → index → published version.
+
+Stages:
+
+1. read and validate the catalog (pyarrow, in the driver: exact duplicate detection and row numbers need one
+   pass over all ids, and it costs ~1 s per 100k rows);
+2. plan: diff against the live version and keep the vectors of unchanged products (incremental by default);
+3. embed the rest with Ray Data: texts sorted by token length and cut into blocks, so every batch pads to
+   about its own length, mapped through an actor pool that loads the model once per actor (fractional CPUs or
+   whole GPUs per actor, from config);
+4. build the FAISS index, write items + vectors + index + quarantine + report as a new version, and move the
+   ``LATEST`` pointer last.
+
+A run with no catalog change publishes nothing. Counts always add up: rows read = embedded + carried over +
+quarantined.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from coldstart.catalog import ValidatedCatalog, validate_catalog
+from coldstart.config import JobConfig
+from coldstart.encoder import Encoder, EncoderConfig, encoder_fingerprint
+from coldstart.incremental import EmbeddingPlan, plan_embedding
+from coldstart.index_store import ITEMS_FILE, arrow_to_vectors, write_version
+from coldstart.manifest import EncoderInfo, latest_version, read_manifest, read_verified
+from coldstart.model_source import model_display_name, resolve_model_dir
+from coldstart.retention import apply_retention
+from coldstart.store import ArtifactStore, S3Store, open_store
+
+logger = logging.getLogger(__name__)
+
+
+class EmbedActor:
+    """Ray Data actor: loads the encoder once, maps ``{item_id, text}`` batches to ``{item_id, vector}``."""
+
+    def __init__(self, encoder_config: EncoderConfig):
+        self.encoder = Encoder(encoder_config)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        vectors = self.encoder.encode([str(t) for t in batch["text"]])
+        return {"item_id": batch["item_id"], "vector": vectors}
+
+
+@dataclass
+class EmbedResult:
+    version: str | None  # None when nothing changed and nothing was published
+    published: bool
+    counts: dict[str, int]
+    seconds: dict[str, float] = field(default_factory=dict)
+    store: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _encoder_info(config: EncoderConfig) -> EncoderInfo:
+    """The manifest's encoder description, computed from the files without loading the model."""
+    from transformers import AutoConfig
+
+    model_dir = resolve_model_dir(config.model)
+    hidden = AutoConfig.from_pretrained(model_dir).hidden_size
+    return EncoderInfo(
+        name=model_display_name(config.model),
+        fingerprint=encoder_fingerprint(model_dir, pooling=config.pooling, max_length=config.max_length),
+        dim=int(hidden),
+        pooling=config.pooling,
+        max_length=config.max_length,
+    )
+
+
+def _length_sorted_blocks(table: pa.Table, config: EncoderConfig, rows_per_block: int) -> list[pa.Table]:
+    """Cut ``item_id, text`` into blocks of similar token length, longest first."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(config.model))
+    texts = table.column("text").to_pylist()
+    lengths = [min(len(ids), config.max_length) for ids in tokenizer(texts, truncation=False)["input_ids"]]
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    ordered = table.select(["item_id", "text"]).take(pa.array(order))
+    return [ordered.slice(start, rows_per_block) for start in range(0, ordered.num_rows, rows_per_block)]
+
+
+def embed_with_ray(table: pa.Table, config: JobConfig) -> np.ndarray:
+    """``(n, d) float32`` vectors for ``table`` (``item_id, text``), in table order, computed by a Ray actor pool."""
+    import ray
+
+    from pipelines.ray_runtime import init_ray
+
+    init_ray()
+    if table.num_rows == 0:
+        return np.empty((0, 0), dtype=np.float32)
+    blocks = _length_sorted_blocks(table, config.encoder, config.embed.rows_per_block)
+    actors = max(1, min(config.embed.actors, len(blocks)))
+    encoder_config = EncoderConfig(**{**asdict(config.encoder), "num_threads": config.embed.threads_per_actor})
+    ds = ray.data.from_arrow(blocks).map_batches(
+        EmbedActor,
+        fn_constructor_kwargs={"encoder_config": encoder_config},
+        batch_size=config.encoder.batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=config.embed.cpus_per_actor,
+        num_gpus=config.embed.gpus_per_actor,
+    )
+    row_of = {item_id: i for i, item_id in enumerate(table.column("item_id").to_pylist())}
+    out: np.ndarray | None = None
+    seen = np.zeros(table.num_rows, dtype=bool)
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        vectors = np.asarray(batch["vector"], dtype=np.float32)
+        if out is None:
+            out = np.empty((table.num_rows, vectors.shape[1]), dtype=np.float32)
+        rows = np.fromiter((row_of[str(i)] for i in batch["item_id"]), dtype=np.int64, count=len(vectors))
+        if seen[rows].any():
+            raise RuntimeError("Ray Data returned an item twice; refusing to publish")
+        seen[rows] = True
+        out[rows] = vectors
+    if out is None or not seen.all():
+        raise RuntimeError(f"Ray Data returned {int(seen.sum())} of {table.num_rows} vectors; refusing to publish")
+    return out
+
+
+def _live_items(store: ArtifactStore) -> tuple[str | None, pa.Table | None, EncoderInfo | None]:
+    version = latest_version(store)
+    if version is None:
+        return None, None, None
+    import pyarrow.parquet as pq
+
+    manifest = read_manifest(store, version)
+    table = pq.read_table(io.BytesIO(read_verified(store, manifest, ITEMS_FILE)))
+    return version, table, manifest.encoder
+
+
+def _save_rejected(store: ArtifactStore, catalog: ValidatedCatalog) -> str:
+    key = f"rejected/{time.strftime('%Y%m%dT%H%M%S')}/quarantine.jsonl"
+    store.write_bytes(key, catalog.quarantine_jsonl())
+    return f"{store.uri}/{key}"
+
+
+def run_embed_job(config: JobConfig) -> EmbedResult:
+    """Run the whole job; returns what was published and the counts. Raises with a clear cause on failure."""
+    if not config.catalog:
+        raise ValueError("no catalog given: pass --catalog URI or set `catalog` in the config file")
+    t0 = time.perf_counter()
+    seconds: dict[str, float] = {}
+    store = open_store(config.store)
+    if isinstance(store, S3Store):
+        store.check_access()
+    catalog = validate_catalog(config.catalog, config.schema)
+    if catalog.rows_good == 0:
+        where = _save_rejected(store, catalog)
+        logger.error("every row was quarantined; reasons in %s", where)
+        catalog.require_rows()
+    seconds["validate"] = time.perf_counter() - t0
+
+    encoder = _encoder_info(config.encoder)
+    live_version, live_table, live_encoder = _live_items(store) if config.embed.incremental else (None, None, None)
+    same_encoder = live_encoder is not None and live_encoder.fingerprint == encoder.fingerprint
+    plan: EmbeddingPlan = plan_embedding(catalog.good, live_table, same_encoder=same_encoder)
+    counts = {**catalog.counts(), **plan.counts(), "embedded": int(len(plan.embed_rows)),
+              "carried_over": int(len(plan.unchanged_rows))}
+    if plan.is_noop and catalog.rows_quarantined == _live_quarantined(store, live_version):
+        logger.info("catalog unchanged since version %s: nothing to publish", live_version)
+        return EmbedResult(version=live_version, published=False, counts=counts,
+                           seconds={"total": time.perf_counter() - t0}, store=store.uri)
+
+    t1 = time.perf_counter()
+    to_embed = catalog.good.take(pa.array(plan.embed_rows))
+    fresh = embed_with_ray(to_embed, config)
+    seconds["embed"] = time.perf_counter() - t1
+
+    vectors = np.empty((catalog.rows_good, encoder.dim), dtype=np.float32)
+    if len(plan.embed_rows):
+        if fresh.shape[1] != encoder.dim:
+            raise RuntimeError(f"the encoder produced dim {fresh.shape[1]}, its config says {encoder.dim}")
+        vectors[plan.embed_rows] = fresh
+    if len(plan.unchanged_rows):
+        live_vectors = arrow_to_vectors(live_table.column("vector"), encoder.dim)
+        vectors[plan.unchanged_rows] = live_vectors[plan.carry_from]
+
+    t2 = time.perf_counter()
+    report = {"counts": counts, "catalog": config.catalog, "parent": live_version, "seconds": seconds}
+    manifest = write_version(
+        store,
+        items=catalog.good,
+        vectors=vectors,
+        encoder=encoder,
+        index_config=config.index,
+        catalog={"uri": config.catalog, "fingerprint": catalog.fingerprint(), **catalog.counts()},
+        extra_files={"quarantine.jsonl": catalog.quarantine_jsonl(),
+                     "report.json": json.dumps(report, indent=2).encode()},
+        parent=live_version,
+        extra={"counts": counts},
+    )
+    seconds["index_and_publish"] = time.perf_counter() - t2
+    removed = apply_retention(store, keep=config.embed.retention)
+    seconds["total"] = time.perf_counter() - t0
+    if removed:
+        logger.info("retention removed versions %s", removed)
+    return EmbedResult(version=manifest.version, published=True, counts=counts, seconds=seconds, store=store.uri)
+
+
+def _live_quarantined(store: ArtifactStore, version: str | None) -> int | None:
+    if version is None:
+        return None
+    return read_manifest(store, version).catalog.get("rows_quarantined")

@@ -1,0 +1,54 @@
+"""Connecting to Ray: the cluster named by ``RAY_ADDRESS`` when there is one, else a local Ray on loopback.
+
+The laptop profile and the cluster profile differ only here, by ``RAY_ADDRESS`` — never by a second copy of a
+job. A local Ray is started with the settings that work on a small machine (see STACK-NOTES): no dashboard,
+token auth off (a single-user local session), no usage stats, every port on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+logger = logging.getLogger(__name__)
+
+_LOCAL_ENV = {
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+}
+
+
+def local_ray_env() -> dict[str, str]:
+    """Environment variables for a private local Ray (set before ``ray`` starts processes)."""
+    return dict(_LOCAL_ENV)
+
+
+def init_ray(*, num_cpus: int | None = None, address: str | None = None) -> None:
+    """Start or join Ray once per process. ``address`` or ``RAY_ADDRESS`` joins a running cluster."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        logger.info("joining the Ray cluster at %s", address)
+        ray.init(address=address, log_to_driver=True)
+        return
+    for key, value in _LOCAL_ENV.items():
+        os.environ.setdefault(key, value)
+    logger.info("starting a local Ray (%s CPUs) on 127.0.0.1", num_cpus or "all")
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        configure_logging=False,
+        log_to_driver=True,
+    )
+
+
+def cluster_resources() -> dict[str, float]:
+    import ray
+
+    return dict(ray.cluster_resources())
