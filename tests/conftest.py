@@ -1,0 +1,44 @@
+"""Shared fixtures: one local Ray per session, a tiny random encoder, the sample catalog.
+
+S3 fixtures (a real SeaweedFS server with credentials) come from ``tests/fixtures/s3.py``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# pytest_plugins = ["tests.fixtures.s3"]  (enabled when the S3 fixtures land)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray for the whole session (2 CPUs, loopback, no dashboard); shut down at the end."""
+    from pipelines.ray_runtime import local_ray_env
+
+    for key, value in local_ray_env().items():
+        os.environ.setdefault(key, value)
+    import ray
+
+    from pipelines.ray_runtime import init_ray
+
+    os.environ.pop("RAY_ADDRESS", None)
+    init_ray(num_cpus=2)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny randomly initialised BERT (hidden 32, 2 layers) with the MiniLM tokenizer, saved as a HF directory."""
+    from tests.fixtures.models import save_tiny_bert
+
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def sample_catalog_path(tmp_path_factory):
+    from coldstart.sample_catalog import write_sample_catalog
+
+    return write_sample_catalog(tmp_path_factory.mktemp("catalog") / "catalog.parquet")
