@@ -6,6 +6,9 @@ for the driver)::
     python -m jobs.reembed --config configs/laptop.toml
     ray job submit --working-dir . -- python -m jobs.reembed --config configs/cluster.toml
 
+The store is, in order of precedence: ``--store``, the ``COLDSTART_STORE`` environment variable (what the KubeRay
+manifests in ``deploy/kuberay`` set, the same for the jobs and the Serve app), the config file's ``store``.
+
 Exit status 0 means success and nothing else does. A failure prints ``error: <one line of cause>`` to stderr
 first, so that the last line a scheduler or ``ray job logs`` shows is never the only clue, then the traceback
 (the details), and exits 1. ``ray job submit`` turns a non-zero exit into a FAILED job.
@@ -14,6 +17,7 @@ first, so that the last line a scheduler or ``ray job logs`` shows is never the 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from typing import Callable
@@ -23,11 +27,15 @@ from typing import Callable
 from coldstart.cli import _job_config as job_config  # noqa: F401  (re-exported for the jobs)
 from coldstart.cli import _setup_logging
 
+STORE_ENV = "COLDSTART_STORE"
+
 
 def base_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", required=True, help="TOML or JSON job config, e.g. configs/laptop.toml")
-    parser.add_argument("--store", help="override the config's store: local path, file://… or s3://bucket/prefix")
+    parser.add_argument("--store", default=os.environ.get(STORE_ENV) or None,
+                        help=f"override the config's store: local path, file://… or s3://bucket/prefix "
+                             f"(default: ${STORE_ENV} when set)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
     return parser
 

@@ -39,3 +39,11 @@ def test_reembed_module_fails_cleanly_on_a_missing_catalog(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.splitlines()[0] == f"error: catalog {tmp_path / 'missing.parquet'} does not exist"
     assert proc.stdout == ""
+
+
+def test_store_comes_from_the_flag_then_coldstart_store(monkeypatch):
+    monkeypatch.setenv("COLDSTART_STORE", "s3://bucket/prod")
+    assert base_parser("t").parse_args(["--config", "c.toml"]).store == "s3://bucket/prod"
+    assert base_parser("t").parse_args(["--config", "c.toml", "--store", "/tmp/s"]).store == "/tmp/s"
+    monkeypatch.delenv("COLDSTART_STORE")
+    assert base_parser("t").parse_args(["--config", "c.toml"]).store is None  # the config file's store
