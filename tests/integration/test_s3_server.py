@@ -4,6 +4,7 @@ scoped, and boto3 and pyarrow both work against it with nothing but the AWS_* va
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.fixtures.s3 import S3TestServer, unique_bucket_name
-from tests.fixtures.seaweed import HOST, SeaweedServer
+from tests.fixtures.seaweed import HOST, PORT_NAMES, SeaweedServer
 
 pytestmark = pytest.mark.s3
 
@@ -194,7 +195,41 @@ def test_second_server_runs_beside_the_session_one_and_stops_cleanly(
     assert not second.is_running()
     assert second.stop_seconds is not None and second.stop_seconds < second.stop_timeout_s
     leftovers = [
-        p for p in Path("/tmp").glob("seaweedfs-*-grpc-*.sock") if int(p.stem.rsplit("-", 1)[1]) in second.ports.values()
+        p
+        for p in Path("/tmp").glob("seaweedfs-*-grpc-*.sock")
+        if int(p.stem.rsplit("-", 1)[1]) in second.ports.values()
     ]
     assert leftovers == []
     assert s3_server.client().list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_start_retries_with_new_ports_when_one_was_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ports are picked free but bound by weed a moment later; losing that race must not fail the session."""
+    import tests.fixtures.seaweed as seaweed
+
+    squatter = socket.socket()
+    squatter.bind((HOST, 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    real_free_ports = seaweed.free_ports
+    calls = []
+
+    def first_call_collides(count: int, host: str = HOST) -> list[int]:
+        ports = real_free_ports(count, host)
+        calls.append(ports)
+        if len(calls) == 1:
+            ports[PORT_NAMES.index("filer")] = taken
+        return ports
+
+    monkeypatch.setattr(seaweed, "free_ports", first_call_collides)
+    try:
+        with SeaweedServer(tmp_path / "srv") as server:
+            assert len(calls) == 2
+            assert taken not in server.ports.values()
+            server.client().list_buckets()
+    finally:
+        squatter.close()

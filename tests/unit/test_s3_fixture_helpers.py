@@ -1,4 +1,5 @@
-"""The S3 fixture's pure helpers: finding `weed`, naming buckets, reading the external-server variables."""
+"""The S3 fixture without a real server: finding `weed`, naming buckets, external-server variables, and
+how start-up failures are reported (with a fake `weed` script)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.s3 import external_server_from_env, unique_bucket_name
-from tests.fixtures.seaweed import WeedNotFoundError, find_weed_binary, free_ports
+from tests.fixtures.seaweed import SeaweedServer, SeaweedStartError, WeedNotFoundError, find_weed_binary, free_ports
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
@@ -80,3 +81,29 @@ def test_external_server_needs_both_keys() -> None:
 def test_free_ports_are_distinct() -> None:
     ports = free_ports(8)
     assert len(set(ports)) == 8
+
+
+def _fake_weed(tmp_path: Path, body: str) -> Path:
+    script = tmp_path / "fake-weed"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return script
+
+
+@pytest.mark.timeout(60)
+def test_start_failure_reports_exit_code_and_log(tmp_path: Path) -> None:
+    weed = _fake_weed(tmp_path, 'echo "F0101 identities file is broken" >&2; exit 3')
+    server = SeaweedServer(tmp_path / "srv", weed_bin=weed)
+    with pytest.raises(SeaweedStartError, match=r"(?s)exited with code 3.*identities file is broken"):
+        server.start()
+    assert not server.is_running()
+
+
+@pytest.mark.timeout(60)
+def test_start_gives_up_after_the_timeout_and_stops_the_process(tmp_path: Path) -> None:
+    weed = _fake_weed(tmp_path, "exec sleep 120")
+    server = SeaweedServer(tmp_path / "srv", weed_bin=weed, startup_timeout_s=2)
+    with pytest.raises(SeaweedStartError, match="did not answer a signed request within 2 s"):
+        server.start()
+    assert not server.is_running()
+    assert server.stop_seconds is not None and server.stop_seconds < 5  # sleep dies on SIGTERM at once
