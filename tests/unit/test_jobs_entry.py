@@ -37,7 +37,10 @@ def test_reembed_module_fails_cleanly_on_a_missing_catalog(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "jobs.reembed", "--config", str(config)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
-    assert proc.stderr.splitlines()[0] == f"error: catalog {tmp_path / 'missing.parquet'} does not exist"
+    err = proc.stderr.splitlines()
+    (cause,) = [i for i, line in enumerate(err) if line.startswith("error: ")]  # log lines may come before it
+    assert err[cause] == f"error: catalog {tmp_path / 'missing.parquet'} does not exist"
+    assert err[cause + 1] == "Traceback (most recent call last):"
     assert proc.stdout == ""
 
 
