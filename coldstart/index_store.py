@@ -67,7 +67,7 @@ class StagedVersion:
 
     More files (a report, the quarantine) can be added with :meth:`put` until :meth:`publish` writes the manifest
     and moves ``LATEST``. A run that dies before then leaves an unpublished folder that no reader follows and
-    that :func:`coldstart.retention.remove_orphans` removes later.
+    that :func:`coldstart.retention.apply_retention` removes once it is past the grace period.
     """
 
     writer: VersionWriter

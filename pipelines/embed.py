@@ -14,7 +14,7 @@ Stages:
    publishing, never the live version.
 
 A run with no catalog change publishes nothing. Counts always add up: rows read = embedded + carried over +
-quarantined. A run killed at any point before step 4 ends leaves ``LATEST`` and the live version untouched.
+quarantined. ``LATEST`` is the last write, so a run killed at any point leaves the live version untouched.
 """
 
 from __future__ import annotations
