@@ -36,7 +36,7 @@ if grep -q "skipped" "$out/gpu-tests.txt" && ! grep -q "passed" "$out/gpu-tests.
     echo "error: every gpu test was skipped: nothing was checked" >&2; status=1
 fi
 
-timeout 120 python -m benchmarks.embed_throughput --device cuda --limit 50000 --batch-size 256 \
+timeout 120 python -m benchmarks.gpu_embed --device cuda --limit 50000 --batch-size 256 \
     --ray --actors 1 --gpus-per-actor 1 > "$out/gpu-bench.json" \
     || { echo "error: the GPU embedding benchmark failed" >&2; status=1; }
 cat "$out/gpu-bench.json"

@@ -1,8 +1,9 @@
-"""Benchmark: how fast the encoder embeds product titles, in one process and through the Ray Data job, on the
-CPU or a GPU; and how fast the FAISS index answers over the vectors.
+"""Benchmark: embedding and search on a chosen device (a GPU above all): the encoder in one process, the FAISS
+index over its vectors, and the Ray Data job with GPU actors. (The CPU comparison against a plain loop is
+``benchmarks/embed_throughput.py``.)
 
-    python -m benchmarks.embed_throughput --device cuda --limit 50000 --ray --gpus-per-actor 1   # a GPU machine
-    python -m benchmarks.embed_throughput --device cpu --limit 2000                             # a laptop
+    python -m benchmarks.gpu_embed --device cuda --limit 50000 --ray --gpus-per-actor 1   # a GPU machine
+    python -m benchmarks.gpu_embed --device cpu --limit 2000                             # a laptop
 
 Titles come from the Home Depot catalog when it is there (``--catalog``), else from the project's own sample
 catalog, varied until there are ``--limit`` of them, so the script runs on a bare machine. Prints JSON.
