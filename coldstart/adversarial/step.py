@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
 import torch
 from torch import nn
@@ -52,7 +52,7 @@ def adversarial_backward(
     attack: Attack,
     compute_loss: Callable[[], torch.Tensor],
     *,
-    no_sync: Callable[[], ContextManager[None]] | None = None,
+    no_sync: Callable[[], AbstractContextManager[None]] | None = None,
 ) -> dict[str, float]:
     """Accumulate ``clean + adversarial`` gradients for one batch into ``.grad``.
 
