@@ -266,6 +266,21 @@ def test_no_attack_is_a_plain_backward():
     assert_grads_close(grads(model), clean, atol=0, rtol=0)
 
 
+def test_custom_backward_is_used_for_every_pass():
+    """A loss-scaling backward (as with AMP's GradScaler) scales the summed gradient only."""
+    batch = make_batch(10)
+    plain, scaled = make_model(), make_model()
+    config = AdversarialConfig(method="pgd", epsilon=0.5, alpha=0.3, steps=2)
+    adversarial_backward(plain, make_attack(plain, config), lambda: loss_fn(plain, batch))
+    adversarial_backward(
+        scaled,
+        make_attack(scaled, config),
+        lambda: loss_fn(scaled, batch),
+        backward=lambda loss: (loss * 8.0).backward(),
+    )
+    assert_grads_close(grads(scaled), {n: 8.0 * g for n, g in grads(plain).items()}, atol=1e-5)
+
+
 @pytest.mark.parametrize("bad_call", [1, 2, 3], ids=["clean", "pgd-step-1", "pgd-step-2"])
 def test_non_finite_loss_raises_and_restores_embeddings(bad_call):
     model, batch = make_model(), make_batch(8)
