@@ -81,13 +81,6 @@ class SynonymTable:
     def __len__(self) -> int:
         return len(self.rules)
 
-    def merged(self, other: SynonymTable) -> SynonymTable:
-        """A table with the rules of both; replacement lists are unioned in order."""
-        rules: dict[Key, list[str]] = {k: list(v) for k, v in self.rules.items()}
-        for key, terms in other.rules.items():
-            _extend_unique(rules.setdefault(key, []), terms)
-        return SynonymTable({k: tuple(v) for k, v in rules.items()})
-
 
 def _extend_unique(target: list[str], terms: Iterable[str]) -> None:
     seen = {term_key(t) for t in target}
