@@ -64,7 +64,8 @@ def serve_http(ray_local):
     serve.shutdown()
 
 
-def _start_app(base_url: str, args: ServeAppArgs, *, name: str, route_prefix: str, runtime_env=None) -> httpx.Client:
+def _start_app(base_url: str, args: ServeAppArgs, *, name: str, route_prefix: str, runtime_env=None,
+               wait_ready: bool = True) -> httpx.Client:
     from ray import serve
 
     from pipelines.serve_app import build_app
@@ -72,7 +73,8 @@ def _start_app(base_url: str, args: ServeAppArgs, *, name: str, route_prefix: st
     serve.run(build_app(args, runtime_env=runtime_env), name=name, route_prefix=route_prefix, blocking=False)
     client = httpx.Client(base_url=base_url + (route_prefix if route_prefix != "/" else ""), timeout=60,
                           trust_env=False)
-    _wait_ready(client)
+    if wait_ready:
+        _wait_ready(client)
     return client
 
 
@@ -89,14 +91,14 @@ def catalog():
 
 @pytest.fixture(scope="module")
 def s3_app(serve_http, s3_server, tiny_model_dir, tiny_encoder, catalog):
-    """The app serving a bucket on the real S3 server; v1 published before it starts."""
+    """The app serving a bucket on the real S3 server. It starts on an empty store; what it answered then is
+    kept in ``before_publish``; then v1 is published and the app picks it up."""
     from ray import serve
 
     bucket = unique_bucket_name("serve")
     uri = s3_server.make_bucket(bucket)
     store = S3Store(f"{uri}/coldstart", S3Options(endpoint_url=s3_server.endpoint_url, region=s3_server.region,
                                                   access_key=s3_server.access_key, secret_key=s3_server.secret_key))
-    v1 = publish_encoded(store, tiny_encoder, catalog.ids, catalog.titles).version
     readonly = s3_server.readonly_access_key is not None
     replica_env = {  # what the replicas get: the read-only identity when the server has one
         "AWS_ENDPOINT_URL": s3_server.endpoint_url,
@@ -106,9 +108,14 @@ def s3_app(serve_http, s3_server, tiny_model_dir, tiny_encoder, catalog):
     }
     args = ServeAppArgs(store=store.uri, model=str(tiny_model_dir), max_length=MAX_LENGTH, poll_interval_s=0.5,
                         query_cache_size=100)
-    client = _start_app(serve_http, args, name="s3app", route_prefix="/", runtime_env={"env_vars": replica_env})
+    client = _start_app(serve_http, args, name="s3app", route_prefix="/", runtime_env={"env_vars": replica_env},
+                        wait_ready=False)
     try:
-        yield SimpleNamespace(client=client, store=store, v1=v1, args=args)
+        before_publish = {"healthz": client.get("/healthz"), "items": client.get(f"/items/{catalog.ids[0]}"),
+                          "recommend": client.post("/recommend", json={"query": "chair"})}
+        v1 = publish_encoded(store, tiny_encoder, catalog.ids, catalog.titles).version
+        _wait_ready(client)
+        yield SimpleNamespace(client=client, store=store, v1=v1, args=args, before_publish=before_publish)
     finally:
         client.close()
         serve.delete("s3app")
@@ -157,6 +164,18 @@ def test_real_model_ranks_nike_shoes_above_adidas_shoes(serve_http, tmp_path):
 
 @pytest.mark.s3
 @pytest.mark.timeout(420)
+def test_not_ready_until_a_version_is_published_then_picked_up(s3_app):
+    early = s3_app.before_publish
+    assert early["healthz"].status_code == 503 and early["healthz"].json()["status"] == "loading"
+    for name in ("recommend", "items"):
+        assert early[name].status_code == 503 and early[name].headers["retry-after"]
+        assert "no index version is loaded yet" in early[name].json()["error"]
+    health = s3_app.client.get("/healthz").json()
+    assert health["status"] == "ok" and health["index_version"] == s3_app.v1
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(120)
 def test_recommend_for_query_clicks_and_both(s3_app, tiny_encoder, catalog):
     client = s3_app.client
     version = client.get("/healthz").json()["index_version"]
