@@ -1,0 +1,317 @@
+"""Load benchmark: the Serve app against the plain single-process service, side by side in one run.
+
+Both servers are started by this script as subprocesses on 127.0.0.1 over the same published index version and
+the same model: the Serve app exactly as ``serve run deploy/serve.yaml`` runs it (only the port and the store
+replaced), and :mod:`benchmarks.plain_service`. Then, for each concurrency level (default 1, 8, 32 clients), each
+system gets the same stream of real search queries (Home Depot dev queries, shuffled with a fixed seed, cycled)
+from an asyncio httpx client, bounded by ``--duration`` seconds and ``--max-requests``. Levels alternate between
+the systems so background load on a shared machine hits both alike.
+
+Reported per system and level: p50/p95/p99 latency, throughput, error rate, the query-cache hit ratio seen in the
+responses, and for Serve the mean forward-batch size (from its /metrics). Ratios compare Serve to plain.
+
+    python -m benchmarks.serve_load --store /work/bench-store/homedepot --out bench-out/serve_load.json
+
+A benchmark, not a test: it prints numbers and asserts nothing. Needs the queries file; skips with a message
+when it is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import itertools
+import json
+import logging
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import yaml
+
+logger = logging.getLogger("serve_load")
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_QUERIES = Path("/work/shared/data/homedepot/queries_dev.tsv")
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+@dataclass
+class LevelResult:
+    system: str
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    throughput_rps: float
+    error_rate: float
+    cache_hit_ratio: float | None  # share of answered requests whose query embedding came from the cache
+    mean_batch: float | None = None  # Serve only: mean forward-batch size over cache-missing queries
+
+
+def read_queries(path: Path) -> list[str]:
+    """Query texts from a ``qid<TAB>text`` file."""
+    queries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        _, _, text = line.partition("\t")
+        if text.strip():
+            queries.append(text.strip())
+    return queries
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A server subprocess on 127.0.0.1: started, waited for (GET /healthz → 200), stopped with SIGTERM."""
+
+    def __init__(self, name: str, command: list[str], url: str, *, env: dict[str, str], log: Path):
+        self.name, self.command, self.url, self.env, self.log_path = name, command, url, env, log
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Server":
+        self._log = self.log_path.open("wb")
+        logger.info("starting %s: %s (log: %s)", self.name, " ".join(self.command), self.log_path)
+        self.proc = subprocess.Popen(self.command, cwd=REPO, env={**os.environ, **self.env}, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout_s: float) -> dict:
+        deadline = time.monotonic() + timeout_s
+        with httpx.Client(timeout=10, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with code {self.proc.returncode}; see {self.log_path}")
+                try:
+                    response = client.get(f"{self.url}/healthz")
+                    if response.status_code == 200:
+                        return response.json()
+                except httpx.TransportError:
+                    pass
+                time.sleep(1)
+        raise TimeoutError(f"{self.name} not ready after {timeout_s} s; see {self.log_path}")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            logger.info("stopping %s (pid %d)", self.name, self.proc.pid)
+            self.proc.send_signal(signal.SIGTERM)  # `serve run` ignores SIGINT in the background
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: only what this script started
+                self.proc.wait()
+        self._log.close()
+
+
+def serve_config(base: Path, out: Path, *, port: int, store: str, overrides: dict) -> Path:
+    """``deploy/serve.yaml`` with only the port, the store and any ``--serve-arg`` overrides replaced."""
+    config = yaml.safe_load(base.read_text())
+    config["http_options"]["port"] = port
+    [app] = config["applications"]
+    app["args"] = {**app.get("args", {}), "store": store, **overrides}
+    out.write_text(yaml.safe_dump(config, sort_keys=False))
+    return out
+
+
+def scrape(url: str) -> dict[str, float]:
+    """The Serve app's counters this benchmark reports (sums over label sets)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=30, trust_env=False).text
+    wanted = {"coldstart_query_batch_size_sum", "coldstart_query_batch_size_count"}
+    out = dict.fromkeys(wanted, 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in wanted:
+                out[sample.name] += sample.value
+    return out
+
+
+async def run_level(url: str, queries: list[str], *, system: str, concurrency: int, duration_s: float,
+                    max_requests: int, k: int) -> LevelResult:
+    stream = itertools.cycle(queries)
+    latencies: list[float] = []
+    hits = answered = errors = sent = 0
+    deadline = time.perf_counter() + duration_s
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal hits, answered, errors, sent
+        while sent < max_requests and time.perf_counter() < deadline:
+            sent += 1
+            body = {"query": next(stream), "k": k}
+            started = time.perf_counter()
+            try:
+                response = await client.post("/recommend", json=body)
+                ok = response.status_code == 200
+                if ok:
+                    answered += 1
+                    hits += bool(response.json().get("cache_hit"))
+            except httpx.HTTPError:
+                ok = False
+            latencies.append(time.perf_counter() - started)
+            errors += not ok
+
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, trust_env=False) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    ms = np.asarray(latencies) * 1000
+    return LevelResult(
+        system=system, concurrency=concurrency, requests=len(latencies), errors=errors, seconds=round(seconds, 2),
+        p50_ms=round(float(np.percentile(ms, 50)), 1), p95_ms=round(float(np.percentile(ms, 95)), 1),
+        p99_ms=round(float(np.percentile(ms, 99)), 1), throughput_rps=round((len(latencies) - errors) / seconds, 1),
+        error_rate=round(errors / max(1, len(latencies)), 4),
+        cache_hit_ratio=round(hits / answered, 3) if answered else None,
+    )
+
+
+def markdown(results: list[LevelResult]) -> str:
+    by = {(r.system, r.concurrency): r for r in results}
+    lines = [
+        "| clients | system | p50 ms | p95 ms | p99 ms | req/s | errors | cache hits | mean batch |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in sorted({r.concurrency for r in results}):
+        for system in ("plain", "serve"):
+            r = by.get((system, c))
+            if r:
+                lines.append(f"| {c} | {system} | {r.p50_ms} | {r.p95_ms} | {r.p99_ms} | {r.throughput_rps} | "
+                             f"{r.error_rate:.1%} | {'' if r.cache_hit_ratio is None else f'{r.cache_hit_ratio:.0%}'} | "
+                             f"{'' if r.mean_batch is None else f'{r.mean_batch:.1f}'} |")
+    lines += ["", "| clients | throughput serve/plain | p50 serve/plain | p99 serve/plain |", "| --- | --- | --- | --- |"]
+    for c in sorted({r.concurrency for r in results}):
+        p, s = by.get(("plain", c)), by.get(("serve", c))
+        if p and s:
+            lines.append(f"| {c} | {s.throughput_rps / p.throughput_rps:.2f}× | {s.p50_ms / p.p50_ms:.2f}× | "
+                         f"{s.p99_ms / p.p99_ms:.2f}× |")
+    return "\n".join(lines)
+
+
+async def warm_up(url: str, n: int) -> None:
+    """Load both code paths with queries that are not in the measured stream (so no cache head start)."""
+    async with httpx.AsyncClient(base_url=url, timeout=60, trust_env=False) as client:
+        for i in range(n):
+            response = await client.post("/recommend", json={"query": f"warm up query number {i}", "k": 10})
+            response.raise_for_status()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", default="/work/bench-store/homedepot")
+    parser.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
+    parser.add_argument("--concurrency", default="1,8,32", help="comma-separated client counts")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per system and level (upper bound)")
+    parser.add_argument("--max-requests", type=int, default=3000, help="requests per system and level (upper bound)")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests per system before measuring")
+    parser.add_argument("--plain-threads", type=int, default=2, help="torch threads of the plain service")
+    parser.add_argument("--serve-config", type=Path, default=REPO / "deploy" / "serve.yaml")
+    parser.add_argument("--serve-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one of the Serve app's args (repeatable), e.g. query_cache_size=0")
+    parser.add_argument("--systems", default="plain,serve")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "serve_load.json")
+    parser.add_argument("--ready-timeout", type=float, default=300)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would be the benchmark's own load
+
+    if not args.queries.is_file():
+        print(f"skipped: the queries file {args.queries} is not there (pass --queries qid<TAB>text file)")
+        return 0
+    from coldstart.manifest import latest_version
+    from coldstart.store import open_store
+
+    version = latest_version(open_store(args.store))
+    if version is None:
+        print(f"skipped: no index version is published in {args.store}: run `coldstart embed` first")
+        return 0
+    queries = read_queries(args.queries)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    systems = args.systems.split(",")
+    overrides = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in args.serve_arg)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    work = args.out.parent
+
+    plain_port, serve_port = free_port(), free_port()
+    ray_tmp = work / "ray-tmp"
+    ray_tmp.mkdir(exist_ok=True)
+    servers = {}
+    if "plain" in systems:
+        servers["plain"] = Server("plain", [sys.executable, "-m", "benchmarks.plain_service", "--store", args.store,
+                                            "--port", str(plain_port), "--threads", str(args.plain_threads)],
+                                  f"http://127.0.0.1:{plain_port}", env={"HF_HUB_OFFLINE": "1"},
+                                  log=work / "plain_service.log")
+    if "serve" in systems:
+        config = serve_config(args.serve_config, work / "serve-bench.yaml", port=serve_port,
+                              store=str(Path(args.store).resolve()), overrides=overrides)
+        serve_cli = Path(sys.executable).with_name("serve")  # the `serve` CLI of this Python environment
+        # A private local Ray (address "local": never someone else's running cluster); PYTHONPATH lets the
+        # replicas import the app, as in docs/serving.md.
+        servers["serve"] = Server("serve", [str(serve_cli), "run", "--address", "local", str(config)],
+                                  f"http://127.0.0.1:{serve_port}",
+                                  env={**RAY_ENV, "RAY_TMPDIR": str(ray_tmp.resolve()), "PYTHONPATH": str(REPO),
+                                       "HF_HUB_OFFLINE": "1"},
+                                  log=work / "serve_run.log")
+
+    results: list[LevelResult] = []
+    started_at = dt.datetime.now(dt.timezone.utc)
+    entered = []
+    try:
+        for server in servers.values():
+            entered.append(server.__enter__())
+        for name, server in servers.items():
+            health = server.wait_ready(args.ready_timeout)
+            logger.info("%s ready: index version %s, %s items", name, health.get("index_version"), health.get("items"))
+            asyncio.run(warm_up(server.url, args.warmup))
+        for level, concurrency in enumerate(levels):
+            stream = list(queries)
+            random.Random(args.seed + level).shuffle(stream)
+            for name, server in servers.items():
+                before = scrape(server.url) if name == "serve" else None
+                result = asyncio.run(run_level(server.url, stream, system=name, concurrency=concurrency,
+                                               duration_s=args.duration, max_requests=args.max_requests, k=args.k))
+                if before is not None:
+                    after = scrape(server.url)
+                    n = after["coldstart_query_batch_size_count"] - before["coldstart_query_batch_size_count"]
+                    total = after["coldstart_query_batch_size_sum"] - before["coldstart_query_batch_size_sum"]
+                    result.mean_batch = round(total / n, 2) if n else None
+                logger.info("%s", result)
+                results.append(result)
+    finally:
+        for server in reversed(entered):
+            server.__exit__(None, None, None)
+
+    report = {
+        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "date": started_at.isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "load_average_at_end": os.getloadavg()},
+        "store": args.store, "index_version": version, "queries": str(args.queries), "distinct_queries": len(set(queries)),
+        "serve_overrides": overrides, "results": [asdict(r) for r in results],
+    }
+    args.out.write_text(json.dumps(report, indent=2))
+    print(markdown(results))
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
