@@ -191,7 +191,9 @@ def _iter_rows(source: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | No
 
 
 def _as_id(value: Any) -> str | None:
-    if isinstance(value, bool) or value is None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
         raise TypeError
     if isinstance(value, int):
         return str(value)
@@ -298,7 +300,8 @@ def validate_catalog(uri: str, schema: CatalogSchema = CatalogSchema()) -> Valid
             fps.append(text_fingerprint(text))
 
     missing = ({schema.id_col, *schema.text_cols} - columns_seen) if columns_seen else set()
-    if missing and not ids:
+    unusable = schema.id_col in missing or set(schema.text_cols) <= missing
+    if missing and unusable:
         raise CatalogError(
             f"catalog {uri}: columns {sorted(missing)} not found (it has {sorted(columns_seen)}); "
             "set --id-col / --text-cols to its column names"

@@ -1,4 +1,4 @@
-"""The ``coldstart`` command: demo, embed, search, score, evaluate.
+"""The ``coldstart`` command: demo, embed, search, score, evaluate, sessions.
 
 Each subcommand builds its objects from the config file and flags and calls the library; failures print one
 line of cause (``error: …``) and exit non-zero, with the traceback only under ``--verbose``.
@@ -89,19 +89,57 @@ def cmd_search(args) -> int:
     return 0
 
 
+def _judged_pairs(args):
+    """Pairs from --pairs, or every judged pair of --qrels with its query text from --queries."""
+    from coldstart.trec import read_pairs, read_qrels, read_requests
+
+    if args.pairs:
+        return [(p.qid, p.query, p.item_id) for p in read_pairs(args.pairs)]
+    if not (args.queries and args.qrels):
+        raise ValueError("give --pairs FILE, or both --queries FILE and --qrels FILE")
+    queries = {r.qid: r.query for r in read_requests(args.queries) if r.query}
+    qrels = read_qrels(args.qrels)
+    missing = sorted(set(qrels) - set(queries))
+    if missing:
+        logger.warning("%d judged queries have no text in %s (first: %s); skipped", len(missing), args.queries,
+                       missing[0])
+    return [(qid, queries[qid], item_id) for qid in qrels if qid in queries for item_id in qrels[qid]]
+
+
 def cmd_score(args) -> int:
-    from coldstart.trec import read_pairs, write_scores
+    from coldstart.trec import write_scores
 
     recommender = _load_recommender(_job_config(args))
-    pairs = read_pairs(args.pairs)
+    pairs = _judged_pairs(args)
     scores = recommender.score_pairs([p[1] for p in pairs], [p[2] for p in pairs])
-    unknown = [p for p, s in zip(pairs, scores) if s != s]
+    by_query: dict[str, dict[str, float]] = {}
+    unknown = 0
+    for (qid, _, item_id), score in zip(pairs, scores):
+        if score != score:  # NaN: the item is not in the index
+            unknown += 1
+            continue
+        by_query.setdefault(qid, {})[item_id] = float(score)
     if unknown:
-        logger.warning("%d pairs name items not in the index (first: %s); they get no score", len(unknown),
-                       unknown[0][2])
-    write_scores(args.out, [(p[0], p[2], float(s)) for p, s in zip(pairs, scores) if s == s])
-    print(json.dumps({"pairs": len(pairs), "scored": len(pairs) - len(unknown), "unknown_items": len(unknown),
+        logger.warning("%d pairs name items not in the index; they get no score", unknown)
+    write_scores(args.out, by_query)
+    print(json.dumps({"pairs": len(pairs), "scored": len(pairs) - unknown, "unknown_items": unknown,
                       "out": str(args.out)}))
+    return 0
+
+
+def cmd_sessions(args) -> int:
+    from coldstart.trec import read_sessions, sessions_to_requests_and_qrels
+
+    sessions = read_sessions(args.sessions)
+    requests, qrels = sessions_to_requests_and_qrels(sessions, args.k)
+    with open(args.requests_out, "w") as fh:
+        for r in requests:
+            fh.write(json.dumps({"qid": r.qid, "query": r.query, "clicks": list(r.clicks)}) + "\n")
+    with open(args.qrels_out, "w") as fh:
+        for qid, grades in qrels.items():
+            for item_id, grade in grades.items():
+                fh.write(f"{qid}\t0\t{item_id}\t{grade}\n")
+    print(json.dumps({"users": len(sessions), "requests": len(requests), "skipped": len(sessions) - len(requests)}))
     return 0
 
 
@@ -170,9 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("score", help="score qid<TAB>query<TAB>item_id pairs by cosine similarity")
     common(p)
-    p.add_argument("--pairs", required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--pairs", help="qid<TAB>query<TAB>item_id lines")
+    p.add_argument("--queries", help="instead of --pairs: qid<TAB>query lines, scored against every pair ...")
+    p.add_argument("--qrels", help="... judged in this qrels file")
+    p.add_argument("--out", required=True, help="qid<TAB>item_id<TAB>score lines")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("sessions", help="turn user sessions into new-user requests (first k clicks) and qrels")
+    p.add_argument("--sessions", required=True, help='JSON Lines {"user_id": ..., "items": [...]}')
+    p.add_argument("--k", type=int, default=3, help="clicks given to the recommender; later items are relevant")
+    p.add_argument("--requests-out", required=True)
+    p.add_argument("--qrels-out", required=True)
+    p.set_defaults(func=cmd_sessions)
 
     p = sub.add_parser("evaluate", help="NDCG@10, Recall@10/100, MRR@10 of a run; ROC-AUC of pair scores")
     p.add_argument("--qrels", required=True)

@@ -46,12 +46,15 @@ class IndexConfig:
     nprobe: int = 16
     pq_m: int = 0  # 0: dim / 8 sub-quantisers (dim must be divisible by pq_m)
     use_gpu: str = "auto"  # "auto": when FAISS sees a GPU; "never"
+    refine: int = 4  # approximate kinds: fetch refine × k candidates, re-score them exactly (0: off)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"index.kind={self.kind!r}: use one of {KINDS}")
         if self.use_gpu not in ("auto", "never"):
             raise ValueError(f"index.use_gpu={self.use_gpu!r}: use 'auto' or 'never'")
+        if self.refine < 0:
+            raise ValueError(f"index.refine={self.refine}: use 0 (off) or a candidate multiplier like 4")
         for name in ("hnsw_m", "ef_construction", "ef_search", "nprobe"):
             if getattr(self, name) < 1:
                 raise ValueError(f"index.{name}={getattr(self, name)}: must be positive")
@@ -123,8 +126,11 @@ class VectorIndex:
         if queries.shape[1] != self.dim:
             raise ValueError(f"query vectors have dim {queries.shape[1]}, the index has {self.dim}")
         extra = max((len(e) for e in exclude), default=0) if exclude else 0
-        depth = min(k + extra, len(self.ids))
+        refine = self.config.refine if self.config.kind != "flat" else 0
+        depth = min((k + extra) * max(1, refine), len(self.ids))
         scores, rows = self._index.search(queries, depth)
+        if refine:
+            scores, rows = self._rescore(queries, rows)
         results = []
         for i in range(len(queries)):
             banned = set(exclude[i]) if exclude else ()
@@ -140,6 +146,14 @@ class VectorIndex:
                     break
             results.append(hits)
         return results
+
+    def _rescore(self, queries: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact inner products for approximate candidates ``(q, depth)``, re-sorted best first."""
+        safe = np.where(rows < 0, 0, rows)
+        exact = np.einsum("qd,qkd->qk", queries, self.vectors[safe])
+        exact[rows < 0] = -np.inf
+        order = np.argsort(-exact, axis=1, kind="stable")
+        return np.take_along_axis(exact, order, 1), np.take_along_axis(rows, order, 1)
 
 
 def _build_faiss(vectors: np.ndarray, config: IndexConfig):

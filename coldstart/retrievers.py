@@ -40,6 +40,7 @@ class LexicalRetriever:
         from coldstart.bm25 import BM25Retriever
 
         self.bm25 = BM25Retriever(ids, texts)
+        self.known = set(ids)
         self.click_chars = click_chars
 
     def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
@@ -48,9 +49,9 @@ class LexicalRetriever:
             banned = list(r.clicks) + list(r.exclude)
             if r.query:
                 out.append(self.bm25.search([r.query], k, exclude=[banned])[0])
-            elif r.clicks:
-                out.append(self.bm25.search_clicks([list(r.clicks)], k, chars=self.click_chars,
-                                                   exclude=[banned])[0])
+            elif any(c in self.known for c in r.clicks):  # unknown clicks have no text to search with
+                clicks = [c for c in r.clicks if c in self.known]
+                out.append(self.bm25.search_clicks([clicks], k, chars=self.click_chars, exclude=[banned])[0])
             else:
                 out.append([])
         return out

@@ -294,7 +294,17 @@ class S3Store(_StoreBase):
 
     def check_access(self) -> None:
         """Fail fast with one clear line when the bucket is missing or the credentials are wrong."""
-        self._call("check bucket", self.client.head_bucket, Bucket=self.bucket)
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as err:
+            if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                raise StoreError(f"S3 error on {self.uri}: NoSuchBucket: bucket {self.bucket!r} does not exist: "
+                                 "create it or fix the bucket name in the URI") from None
+            raise _explain_client_error(err, self.uri) from None
+        except Exception as err:  # connection refused, bad endpoint URL, ...
+            raise StoreError(f"S3 error on {self.uri}: cannot reach the endpoint: {err}") from None
 
     def child(self, prefix: str) -> "S3Store":
         return S3Store(f"{self.uri}/{prefix.strip('/')}", self.options)

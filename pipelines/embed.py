@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -92,6 +93,8 @@ def embed_with_ray(table: pa.Table, config: JobConfig) -> np.ndarray:
     blocks = _length_sorted_blocks(table, config.encoder, config.embed.rows_per_block)
     actors = max(1, min(config.embed.actors, len(blocks)))
     encoder_config = EncoderConfig(**{**asdict(config.encoder), "num_threads": config.embed.threads_per_actor})
+    # Actors that fetch the model from S3 need the driver's S3 settings when they are not the cluster's own.
+    aws_env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
     ds = ray.data.from_arrow(blocks).map_batches(
         EmbedActor,
         fn_constructor_kwargs={"encoder_config": encoder_config},
@@ -100,6 +103,7 @@ def embed_with_ray(table: pa.Table, config: JobConfig) -> np.ndarray:
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=config.embed.cpus_per_actor,
         num_gpus=config.embed.gpus_per_actor,
+        runtime_env={"env_vars": aws_env} if aws_env else None,
     )
     row_of = {item_id: i for i, item_id in enumerate(table.column("item_id").to_pylist())}
     out: np.ndarray | None = None
