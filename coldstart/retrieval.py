@@ -52,6 +52,7 @@ class RetrievalResult:
     unknown_clicks: list[str] = field(default_factory=list)
     known_clicks: int = 0
     reason: str | None = None  # why ``items`` is empty, when it is
+    batch_size: int = 1  # users answered by the same search call
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ def retrieve(
     for i, q in enumerate(queries):
         known = len(q.clicks) - len(unknown[i])
         if not ok[i]:
-            results.append(RetrievalResult(serving.version, [], unknown[i], known, reason=NO_SIGNAL))
+            results.append(RetrievalResult(serving.version, [], unknown[i], known, reason=NO_SIGNAL,
+                                           batch_size=len(queries)))
             continue
         hits = hits_of[i][: depth[i]]
         if q.diversity > 0 and len(hits) > 1:
@@ -115,5 +117,5 @@ def retrieve(
             order = mmr_order(np.array([s for _, s in hits], dtype=np.float32), vectors, q.k, diversity=q.diversity)
             hits = [hits[j] for j in order]
         items = [RetrievedItem(item_id, serving.titles[index.row_of[item_id]], score) for item_id, score in hits[: q.k]]
-        results.append(RetrievalResult(serving.version, items, unknown[i], known))
+        results.append(RetrievalResult(serving.version, items, unknown[i], known, batch_size=len(queries)))
     return results

@@ -13,6 +13,7 @@ Metric names (all prefixed ``coldstart_``):
 - ``requests_total{endpoint,status}``, ``request_latency_seconds{endpoint}`` (histogram);
 - ``stage_latency_seconds{stage=encode|retrieve}`` (histogram);
 - ``query_batch_size`` (histogram): distinct queries in the forward pass each cache-missing query rode in;
+- ``search_batch_size`` (histogram): users in the FAISS search each /recommend rode in;
 - ``query_cache_lookups_total{result=hit|miss}``, ``query_cache_hit_ratio``;
 - ``click_lookups_total{result=known|unknown}``, ``click_vector_hit_ratio`` (clicked items found among the index's
   in-memory item vectors);
@@ -57,6 +58,9 @@ class ServiceMetrics:
         self.batch_size = Histogram("coldstart_query_batch_size",
                                     "Distinct queries in the forward pass that encoded each cache-missing query.",
                                     buckets=BATCH_BUCKETS, registry=r)
+        self.search_batch_size = Histogram("coldstart_search_batch_size",
+                                           "Users in the retriever search that answered each request.",
+                                           buckets=BATCH_BUCKETS, registry=r)
         self.cache = Counter("coldstart_query_cache_lookups", "Query-embedding cache lookups.", ["result"],
                              registry=r)
         self.clicks = Counter("coldstart_click_lookups", "Clicked ids looked up among the in-memory item vectors.",
@@ -88,6 +92,9 @@ class ServiceMetrics:
         self._cache_ratio.add(int(cache_hit), 1)
         if not cache_hit:
             self.batch_size.observe(batch_size)
+
+    def observe_search(self, *, batch_size: int) -> None:
+        self.search_batch_size.observe(batch_size)
 
     def observe_clicks(self, *, known: int, unknown: int) -> None:
         if known:

@@ -48,6 +48,7 @@ def test_same_answers_as_the_in_process_recommender(serving):
         np.testing.assert_allclose([i.score for i in res.items], [s for _, s in ref.items], atol=1e-6)
         assert res.unknown_clicks == ref.unknown_clicks and res.version == serving.version
     assert got[2].unknown_clicks == ["nope"] and got[2].known_clicks == 2
+    assert {r.batch_size for r in got} == {3}  # one search answered all three
     assert got[1].items[0].title == serving.titles[serving.loaded.index.row_of[got[1].items[0].item_id]]
 
 

@@ -24,6 +24,7 @@ def test_counts_ratios_and_index_state():
     metrics.observe_query(cache_hit=True, batch_size=0)
     metrics.observe_query(cache_hit=True, batch_size=0)
     metrics.observe_clicks(known=3, unknown=1)
+    metrics.observe_search(batch_size=4)
     metrics.observe_stage("encode", 0.01)
     status = {"version": "v2", "items": 54667, "loaded_at": 1.7e9, "swaps": 1, "rejected": {"v3": "bad checksum"}}
     s = _samples(metrics.render(status))
@@ -34,6 +35,7 @@ def test_counts_ratios_and_index_state():
     assert s[("coldstart_request_latency_seconds_bucket", (("endpoint", "/recommend"), ("le", "0.03")))] == 2
     assert s[("coldstart_query_batch_size_count", ())] == 1  # cache hits are not in a forward batch
     assert s[("coldstart_query_batch_size_sum", ())] == 8
+    assert s[("coldstart_search_batch_size_sum", ())] == 4
     assert s[("coldstart_query_cache_lookups_total", (("result", "hit"),))] == 2
     assert s[("coldstart_query_cache_hit_ratio", ())] == pytest.approx(2 / 3)
     assert s[("coldstart_click_vector_hit_ratio", ())] == pytest.approx(0.75)
