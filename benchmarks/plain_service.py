@@ -32,7 +32,10 @@ def build_app(store_uri: str, *, model: str, threads: int) -> FastAPI:
     from coldstart.index_store import load_version
     from coldstart.store import open_store
 
+    from coldstart.index import import_faiss
+
     encoder = Encoder(EncoderConfig(model=model, num_threads=threads))
+    import_faiss().omp_set_num_threads(threads)
     version = load_version(open_store(store_uri), expect=encoder.info())
     titles = version.items.column("title").to_pylist()
     index = version.index
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", required=True, help="store holding the published index version")
     parser.add_argument("--model", default="default")
     parser.add_argument("--port", type=int, default=8100)
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: 2 = the cores)")
+    parser.add_argument("--threads", type=int, default=2, help="torch and FAISS threads (default: 2 = the cores)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = build_app(args.store, model=args.model, threads=args.threads)
