@@ -2,19 +2,20 @@
 
 Both servers are started by this script as subprocesses on 127.0.0.1 over the same published index version and
 the same model: the Serve app exactly as ``serve run deploy/serve.yaml`` runs it (only the port and the store
-replaced), and :mod:`benchmarks.plain_service`. Then, for each concurrency level (default 1, 8, 32 clients), each
-system gets the same stream of real search queries (Home Depot dev queries, shuffled with a fixed seed, cycled)
-from an asyncio HTTP client, bounded by ``--duration`` seconds and ``--max-requests``. Levels alternate between
-the systems so background load on a shared machine hits both alike. The client is aiohttp (see
-:func:`run_level` for why not httpx).
+replaced), and :mod:`benchmarks.plain_service` (once per ``--plain-threads`` value). Then, for each concurrency
+level (default 1, 8, 32 clients), each system gets the same stream of real search queries (Home Depot dev +
+train: distinct queries, or search-log-like repeats with ``--zipf``; see :func:`query_streams`) from closed-loop
+asyncio clients, bounded by ``--duration`` seconds and ``--max-requests``. Systems take turns at each level so
+background load on a shared machine hits all of them alike. The client is aiohttp (see :func:`run_level`).
 
 Reported per system and level: p50/p95/p99 latency, throughput, error rate, the query-cache hit ratio seen in the
-responses, and for Serve the mean forward-batch size (from its /metrics). Ratios compare Serve to plain.
+responses, and for Serve the mean encoder and search batch sizes (from its /metrics). Ratios compare Serve with
+each plain setting.
 
     python -m benchmarks.serve_load --store /work/bench-store/homedepot --out bench-out/serve_load.json
 
-A benchmark, not a test: it prints numbers and asserts nothing. Needs the queries file; skips with a message
-when it is absent.
+A benchmark, not a test: it prints numbers and asserts nothing. Skips with a message when the query files or the
+index version are absent.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ import yaml
 logger = logging.getLogger("serve_load")
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_QUERIES = Path("/work/shared/data/homedepot/queries_dev.tsv")
+DATA = Path("/work/shared/data/homedepot")
+DEFAULT_QUERIES = [DATA / "queries_dev.tsv", DATA / "queries_train.tsv"]  # 9,498 distinct search queries
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
@@ -72,6 +74,27 @@ def read_queries(path: Path) -> list[str]:
         if text.strip():
             queries.append(text.strip())
     return queries
+
+
+def query_streams(queries: list[str], *, levels: int, n: int, zipf: float, seed: int) -> list[list[str]]:
+    """One query stream per concurrency level, identical for every system at that level.
+
+    ``zipf == 0``: distinct queries, a fresh slice of a seeded shuffle per level, so no query is ever sent twice
+    (while there are enough) and the Serve app's cache cannot help: this measures batching alone.
+    ``zipf > 0``: ``n`` draws per level where the r-th most popular query has probability ∝ 1 / r**zipf — the
+    long-tailed repeats of a real search log (s ≈ 1); the cache helps as it would in a shop.
+    """
+    rng = random.Random(seed)
+    ranked = list(dict.fromkeys(queries))
+    rng.shuffle(ranked)
+    if zipf > 0:
+        weights = [1.0 / (rank ** zipf) for rank in range(1, len(ranked) + 1)]
+        return [rng.choices(ranked, weights=weights, k=n) for _ in range(levels)]
+    if levels * n > len(ranked):
+        logger.warning("%d distinct queries for %d levels x %d requests: streams will repeat queries",
+                       len(ranked), levels, n)
+    size = max(1, len(ranked) // levels) if levels * n > len(ranked) else n
+    return [ranked[i * size:(i + 1) * size] for i in range(levels)]
 
 
 def free_port() -> int:
@@ -233,11 +256,14 @@ def warm_up(url: str, n: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--store", default="/work/bench-store/homedepot")
-    parser.add_argument("--queries", type=Path, default=DEFAULT_QUERIES)
+    parser.add_argument("--queries", type=Path, nargs="+", default=DEFAULT_QUERIES,
+                        help="qid<TAB>text files (default: the Home Depot dev and train queries)")
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated client counts")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per system and level (upper bound)")
     parser.add_argument("--max-requests", type=int, default=3000, help="requests per system and level (upper bound)")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--zipf", type=float, default=0.0,
+                        help="0: every query once in shuffled order; s > 0: Zipf(s) repeats like a search log")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests per system before measuring")
     parser.add_argument("--plain-threads", default="1,2",
                         help="torch/OpenMP threads of the plain service; one plain server per value, so Serve is "
@@ -253,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would be the benchmark's own load
 
-    if not args.queries.is_file():
-        print(f"skipped: the queries file {args.queries} is not there (pass --queries qid<TAB>text file)")
+    missing = [str(p) for p in args.queries if not p.is_file()]
+    if missing:
+        print(f"skipped: the queries file(s) {', '.join(missing)} are not there (pass --queries qid<TAB>text files)")
         return 0
     from coldstart.manifest import latest_version
     from coldstart.store import open_store
@@ -263,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     if version is None:
         print(f"skipped: no index version is published in {args.store}: run `coldstart embed` first")
         return 0
-    queries = read_queries(args.queries)
+    queries = [q for path in args.queries for q in read_queries(path)]
     levels = [int(c) for c in args.concurrency.split(",")]
     systems = args.systems.split(",")
     overrides = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in args.serve_arg)}
@@ -305,9 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             health = server.wait_ready(args.ready_timeout)
             logger.info("%s ready: index version %s, %s items", name, health.get("index_version"), health.get("items"))
             warm_up(server.url, args.warmup)
-        for level, concurrency in enumerate(levels):
-            stream = list(queries)
-            random.Random(args.seed + level).shuffle(stream)
+        streams = query_streams(queries, levels=len(levels), n=args.max_requests, zipf=args.zipf, seed=args.seed)
+        for concurrency, stream in zip(levels, streams):
             for name, server in servers.items():
                 before = scrape(server.url) if name == "serve" else None
                 result = asyncio.run(run_level(server.url, stream, system=name, concurrency=concurrency,
@@ -331,8 +357,8 @@ def main(argv: list[str] | None = None) -> int:
         "date": started_at.isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "load_average_at_end": os.getloadavg()},
-        "store": args.store, "index_version": version, "queries": str(args.queries), "distinct_queries": len(set(queries)),
-        "serve_overrides": overrides, "results": [asdict(r) for r in results],
+        "store": args.store, "index_version": version, "queries": [str(p) for p in args.queries], "distinct_queries": len(set(queries)),
+        "serve_overrides": overrides, "zipf": args.zipf, "results": [asdict(r) for r in results],
     }
     args.out.write_text(json.dumps(report, indent=2))
     print(markdown(results))
