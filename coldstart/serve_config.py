@@ -34,9 +34,9 @@ class ServeAppArgs(BaseModel):
     faiss_threads: int = Field(1, ge=1, le=64, description="FAISS OpenMP threads per retriever replica.")
 
     batch_max_size: int = Field(32, ge=1, le=512, description="Most queries encoded in one forward pass.")
-    batch_wait_ms: float = Field(2.0, ge=0, le=1000, description="How long a batch waits to fill before it runs.")
+    batch_wait_ms: float = Field(1.0, ge=0, le=1000, description="How long a batch waits to fill before it runs.")
     search_batch_max_size: int = Field(32, ge=1, le=512, description="Most users searched in one FAISS call.")
-    search_batch_wait_ms: float = Field(1.0, ge=0, le=1000)
+    search_batch_wait_ms: float = Field(0.5, ge=0, le=1000)
     query_cache_size: int = Field(10_000, ge=0, description="Query embeddings kept per encoder replica (0: off).")
 
     poll_interval_s: float = Field(10.0, gt=0, le=3600, description="How often a retriever checks for a new version.")

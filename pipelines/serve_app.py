@@ -70,7 +70,7 @@ class QueryEncoder:
         key = self.core.key(text)
         return self.core.cached(key) or await self._encode_batch(key)
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)  # both reset from the args in __init__
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.001)  # both reset from the args in __init__
     async def _encode_batch(self, keys: list[str]) -> list[QueryEmbedding]:
         # In a worker thread: the forward pass releases the GIL, and the event loop keeps queueing the next batch.
         return await asyncio.to_thread(self.core.encode, keys)
@@ -112,7 +112,7 @@ class Retriever:
         """Recommendations for one user; None while no index version is loaded."""
         return await self._retrieve_batch(query)
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.001)  # both reset from the args in __init__
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0005)  # both reset from the args in __init__
     async def _retrieve_batch(self, queries: list[RetrievalQuery]) -> list[RetrievalResult | None]:
         from coldstart.retrieval import retrieve
 
@@ -300,12 +300,13 @@ class Ingress:
 
 def build_app(args: ServeAppArgs, *, runtime_env: dict[str, Any] | None = None) -> Application:
     """The three deployments wired together. ``runtime_env`` (e.g. ``{"env_vars": {"AWS_ENDPOINT_URL": …}}``)
-    goes to the encoder and retriever replicas, the ones that read the store; a config file sets it per app."""
-    encoder, retriever = QueryEncoder, Retriever
+    goes to every replica, as an application's ``runtime_env`` in a config file does."""
+    ingress, encoder, retriever = Ingress, QueryEncoder, Retriever
     if runtime_env:
-        encoder, retriever = (d.options(ray_actor_options={**d.ray_actor_options, "runtime_env": runtime_env})
-                              for d in (QueryEncoder, Retriever))
-    return Ingress.bind(encoder.bind(args), retriever.bind(args), args)
+        ingress, encoder, retriever = (
+            d.options(ray_actor_options={**d.ray_actor_options, "runtime_env": runtime_env})
+            for d in (Ingress, QueryEncoder, Retriever))
+    return ingress.bind(encoder.bind(args), retriever.bind(args), args)
 
 
 def app_builder(args: ServeAppArgs) -> Application:

@@ -11,11 +11,13 @@ import asyncio
 import socket
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import numpy as np
 import pytest
+import yaml
 
 from coldstart.encoder import Encoder, EncoderConfig
 from coldstart.index_store import load_version
@@ -29,6 +31,7 @@ from tests.fixtures.versions import corrupt, items_table, publish, publish_encod
 
 pytestmark = pytest.mark.ray
 
+SERVE_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "serve.yaml"
 MAX_LENGTH = 32  # short, so an over-long query is cheap to send
 READY_TIMEOUT_S = 240  # app start is 15–20 s on an idle 2-core machine; much more when it is shared
 
@@ -64,12 +67,19 @@ def serve_http(ray_local):
     serve.shutdown()
 
 
-def _start_app(base_url: str, args: ServeAppArgs, *, name: str, route_prefix: str, runtime_env=None,
+def _config_env_vars() -> dict[str, str]:
+    """The replica environment deploy/serve.yaml sets, so the tests run what is deployed."""
+    config = yaml.safe_load(SERVE_CONFIG.read_text())
+    return dict(config["applications"][0].get("runtime_env", {}).get("env_vars", {}))
+
+
+def _start_app(base_url: str, args: ServeAppArgs, *, name: str, route_prefix: str, env_vars=None,
                wait_ready: bool = True) -> httpx.Client:
     from ray import serve
 
     from pipelines.serve_app import build_app
 
+    runtime_env = {"env_vars": {**_config_env_vars(), **(env_vars or {})}}
     serve.run(build_app(args, runtime_env=runtime_env), name=name, route_prefix=route_prefix, blocking=False)
     client = httpx.Client(base_url=base_url + (route_prefix if route_prefix != "/" else ""), timeout=60,
                           trust_env=False)
@@ -108,8 +118,7 @@ def s3_app(serve_http, s3_server, tiny_model_dir, tiny_encoder, catalog):
     }
     args = ServeAppArgs(store=store.uri, model=str(tiny_model_dir), max_length=MAX_LENGTH, poll_interval_s=0.5,
                         query_cache_size=100)
-    client = _start_app(serve_http, args, name="s3app", route_prefix="/", runtime_env={"env_vars": replica_env},
-                        wait_ready=False)
+    client = _start_app(serve_http, args, name="s3app", route_prefix="/", env_vars=replica_env, wait_ready=False)
     try:
         before_publish = {"healthz": client.get("/healthz"), "items": client.get(f"/items/{catalog.ids[0]}"),
                           "recommend": client.post("/recommend", json={"query": "chair"})}
