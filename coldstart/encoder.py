@@ -78,6 +78,24 @@ def encoder_fingerprint(model_dir: str | Path, *, pooling: str, max_length: int)
     return hashlib.sha256(f"{digest}|pooling={pooling}|max_length={max_length}".encode()).hexdigest()
 
 
+def describe_encoder(config: EncoderConfig) -> EncoderInfo:
+    """What ``Encoder(config).info()`` reports, computed from the model files without loading the weights.
+
+    For processes that only read vectors (the serving retriever, the embedding job's driver) and must check a
+    version's manifest against the encoder that produces the queries.
+    """
+    from transformers import AutoConfig
+
+    model_dir = resolve_model_dir(config.model)
+    return EncoderInfo(
+        name=model_display_name(config.model),
+        fingerprint=encoder_fingerprint(model_dir, pooling=config.pooling, max_length=config.max_length),
+        dim=int(AutoConfig.from_pretrained(model_dir).hidden_size),
+        pooling=config.pooling,
+        max_length=config.max_length,
+    )
+
+
 class Encoder:
     """Loads the model once; :meth:`encode` maps texts to ``(n, dim) float32`` L2-normalised vectors."""
 

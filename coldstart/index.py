@@ -25,6 +25,8 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 KINDS = ("flat", "hnsw", "ivf_pq", "ivf_sq8")
+# From this many queries on, a CPU flat index is searched with one BLAS product (see VectorIndex._flat_gemm).
+GEMM_MIN_QUERIES = 4
 
 
 def import_faiss():
@@ -129,7 +131,10 @@ class VectorIndex:
         extra = max((len(e) for e in exclude), default=0) if exclude else 0
         refine = self.config.refine if self.config.kind != "flat" else 0
         depth = min((k + extra) * max(1, refine), len(self.ids))
-        scores, rows = self._index.search(queries, depth)
+        if self.config.kind == "flat" and self._index is self._cpu_index and len(queries) >= GEMM_MIN_QUERIES:
+            scores, rows = self._flat_gemm(queries, depth)
+        else:
+            scores, rows = self._index.search(queries, depth)
         if refine:
             scores, rows = self._rescore(queries, rows)
         results = []
@@ -147,6 +152,25 @@ class VectorIndex:
                     break
             results.append(hits)
         return results
+
+    def _flat_gemm(self, queries: np.ndarray, depth: int, *, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top ``depth`` ``(q, depth)`` scores and rows of a batch by BLAS products, best first.
+
+        What IndexFlatIP computes, faster for batches: the generic faiss-cpu build scans ~10 ms per query over
+        54,667 × 384 whether queries come alone or 32 at a time, while numpy's BLAS does 32 in ~2.8 ms each
+        (measured on the 2-core machine). The serving retriever searches users that arrive together as one batch.
+        """
+        out_scores = np.empty((len(queries), depth), dtype=np.float32)
+        out_rows = np.empty((len(queries), depth), dtype=np.int64)
+        for start in range(0, len(queries), chunk):  # bounds the (chunk, n) score matrix
+            scores = queries[start:start + chunk] @ self.vectors.T
+            rows = np.argpartition(-scores, depth - 1, axis=1)[:, :depth] if depth < scores.shape[1] else \
+                np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+            top = np.take_along_axis(scores, rows, 1)
+            order = np.argsort(-top, axis=1, kind="stable")
+            out_scores[start:start + chunk] = np.take_along_axis(top, order, 1)
+            out_rows[start:start + chunk] = np.take_along_axis(rows, order, 1)
+        return out_scores, out_rows
 
     def _rescore(self, queries: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact inner products for approximate candidates ``(q, depth)``, re-sorted best first."""

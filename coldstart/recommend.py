@@ -43,7 +43,10 @@ class Recommendation:
 
 
 class DenseRecommender:
-    def __init__(self, encoder: Encoder, version: LoadedVersion, profile: ProfileConfig = ProfileConfig()):
+    """``encoder`` may be None when every caller passes query vectors in (the serving retriever: queries are
+    encoded by separate replicas)."""
+
+    def __init__(self, encoder: Encoder | None, version: LoadedVersion, profile: ProfileConfig = ProfileConfig()):
         self.encoder = encoder
         self.version = version
         self.profile = profile

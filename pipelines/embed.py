@@ -32,11 +32,11 @@ import pyarrow as pa
 
 from coldstart.catalog import ValidatedCatalog, validate_catalog
 from coldstart.config import JobConfig
-from coldstart.encoder import Encoder, EncoderConfig, encoder_fingerprint
+from coldstart.encoder import Encoder, EncoderConfig, describe_encoder
 from coldstart.incremental import EmbeddingPlan, plan_embedding
 from coldstart.index_store import ITEMS_FILE, arrow_to_vectors, stage_version
 from coldstart.manifest import EncoderInfo, latest_version, read_manifest, read_verified
-from coldstart.model_source import model_display_name, resolve_model_dir
+from coldstart.model_source import resolve_model_dir
 from coldstart.retention import apply_retention
 from coldstart.store import ArtifactStore, S3Store, open_store
 
@@ -72,17 +72,7 @@ class EmbedResult:
 
 def _encoder_info(config: EncoderConfig) -> EncoderInfo:
     """The manifest's encoder description, computed from the files without loading the model."""
-    from transformers import AutoConfig
-
-    model_dir = resolve_model_dir(config.model)
-    hidden = AutoConfig.from_pretrained(model_dir).hidden_size
-    return EncoderInfo(
-        name=model_display_name(config.model),
-        fingerprint=encoder_fingerprint(model_dir, pooling=config.pooling, max_length=config.max_length),
-        dim=int(hidden),
-        pooling=config.pooling,
-        max_length=config.max_length,
-    )
+    return describe_encoder(config)
 
 
 def _length_sorted_blocks(table: pa.Table, config: EncoderConfig, rows_per_block: int) -> list[pa.Table]:

@@ -68,3 +68,20 @@ def test_refuses_empty_and_duplicates():
         VectorIndex.build([], np.zeros((0, 4), np.float32))
     with pytest.raises(ValueError, match="unique"):
         VectorIndex.build(["a", "a"], np.ones((2, 4), np.float32))
+
+
+def test_batched_flat_search_equals_faiss_one_query_at_a_time(data):
+    """Batches of GEMM_MIN_QUERIES or more go through one BLAS product; singles through FAISS: same answers."""
+    from coldstart.index import GEMM_MIN_QUERIES
+
+    ids, items, queries = data
+    index = VectorIndex.build(ids, items)
+    batch = queries[: GEMM_MIN_QUERIES + 3]
+    exclude = [[ids[0], ids[5]]] * len(batch)
+    together = index.search(batch, 10, exclude=exclude)
+    alone = [index.search(q[None], 10, exclude=[e])[0] for q, e in zip(batch, exclude)]
+    for t, a in zip(together, alone):
+        assert [h[0] for h in t] == [h[0] for h in a]
+        assert [h[1] for h in t] == pytest.approx([h[1] for h in a], abs=1e-5)
+    everything = index.search(batch, len(ids))  # depth = n: no partition needed
+    assert all(len(hits) == len(ids) for hits in everything)

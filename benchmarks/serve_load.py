@@ -1,0 +1,370 @@
+"""Load benchmark: the Serve app against the plain single-process service, side by side in one run.
+
+Both servers are started by this script as subprocesses on 127.0.0.1 over the same published index version and
+the same model: the Serve app exactly as ``serve run deploy/serve.yaml`` runs it (only the port and the store
+replaced), and :mod:`benchmarks.plain_service` (once per ``--plain-threads`` value). Then, for each concurrency
+level (default 1, 8, 32 clients), each system gets the same stream of real search queries (Home Depot dev +
+train: distinct queries, or search-log-like repeats with ``--zipf``; see :func:`query_streams`) from closed-loop
+asyncio clients, bounded by ``--duration`` seconds and ``--max-requests``. Systems take turns at each level so
+background load on a shared machine hits all of them alike. The client is aiohttp (see :func:`run_level`).
+
+Reported per system and level: p50/p95/p99 latency, throughput, error rate, the query-cache hit ratio seen in the
+responses, and for Serve the mean encoder and search batch sizes (from its /metrics). Ratios compare Serve with
+each plain setting.
+
+    python -m benchmarks.serve_load --store /work/bench-store/homedepot --out bench-out/serve_load.json
+
+A benchmark, not a test: it prints numbers and asserts nothing. Skips with a message when the query files or the
+index version are absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import itertools
+import json
+import logging
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import yaml
+
+logger = logging.getLogger("serve_load")
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path("/work/shared/data/homedepot")
+DEFAULT_QUERIES = [DATA / "queries_dev.tsv", DATA / "queries_train.tsv"]  # 9,498 distinct search queries
+RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+@dataclass
+class LevelResult:
+    system: str
+    concurrency: int
+    requests: int
+    errors: int
+    seconds: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    throughput_rps: float
+    error_rate: float
+    cache_hit_ratio: float | None  # share of answered requests whose query embedding came from the cache
+    mean_batch: float | None = None  # Serve only: mean forward-batch size over cache-missing queries
+    mean_search_batch: float | None = None  # Serve only: mean users per retriever search
+
+
+def read_queries(path: Path) -> list[str]:
+    """Query texts from a ``qid<TAB>text`` file."""
+    queries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        _, _, text = line.partition("\t")
+        if text.strip():
+            queries.append(text.strip())
+    return queries
+
+
+def query_streams(queries: list[str], *, levels: int, n: int, zipf: float, seed: int) -> list[list[str]]:
+    """One query stream per concurrency level, identical for every system at that level.
+
+    ``zipf == 0``: distinct queries, a fresh slice of a seeded shuffle per level, so no query is ever sent twice
+    (while there are enough) and the Serve app's cache cannot help: this measures batching alone.
+    ``zipf > 0``: ``n`` draws per level where the r-th most popular query has probability ∝ 1 / r**zipf — the
+    long-tailed repeats of a real search log (s ≈ 1); the cache helps as it would in a shop.
+    """
+    rng = random.Random(seed)
+    ranked = list(dict.fromkeys(queries))
+    rng.shuffle(ranked)
+    if zipf > 0:
+        weights = [1.0 / (rank ** zipf) for rank in range(1, len(ranked) + 1)]
+        return [rng.choices(ranked, weights=weights, k=n) for _ in range(levels)]
+    if levels * n > len(ranked):
+        logger.warning("%d distinct queries for %d levels x %d requests: streams will repeat queries",
+                       len(ranked), levels, n)
+    size = max(1, len(ranked) // levels) if levels * n > len(ranked) else n
+    return [ranked[i * size:(i + 1) * size] for i in range(levels)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A server subprocess on 127.0.0.1: started, waited for (GET /healthz → 200), stopped with SIGTERM."""
+
+    def __init__(self, name: str, command: list[str], url: str, *, env: dict[str, str], log: Path):
+        self.name, self.command, self.url, self.env, self.log_path = name, command, url, env, log
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> "Server":
+        self._log = self.log_path.open("wb")
+        logger.info("starting %s: %s (log: %s)", self.name, " ".join(self.command), self.log_path)
+        self.proc = subprocess.Popen(self.command, cwd=REPO, env={**os.environ, **self.env}, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout_s: float) -> dict:
+        deadline = time.monotonic() + timeout_s
+        with httpx.Client(timeout=10, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited with code {self.proc.returncode}; see {self.log_path}")
+                try:
+                    response = client.get(f"{self.url}/healthz")
+                    if response.status_code == 200:
+                        return response.json()
+                except httpx.TransportError:
+                    pass
+                time.sleep(1)
+        raise TimeoutError(f"{self.name} not ready after {timeout_s} s; see {self.log_path}")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            logger.info("stopping %s (pid %d)", self.name, self.proc.pid)
+            self.proc.send_signal(signal.SIGTERM)  # `serve run` ignores SIGINT in the background
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: only what this script started
+                self.proc.wait()
+        self._log.close()
+
+
+def serve_config(base: Path, out: Path, *, port: int, store: str, overrides: dict) -> Path:
+    """``deploy/serve.yaml`` with only the port, the store and any ``--serve-arg`` overrides replaced."""
+    config = yaml.safe_load(base.read_text())
+    config["http_options"]["port"] = port
+    [app] = config["applications"]
+    app["args"] = {**app.get("args", {}), "store": store, **overrides}
+    out.write_text(yaml.safe_dump(config, sort_keys=False))
+    return out
+
+
+def scrape(url: str) -> dict[str, float]:
+    """The Serve app's counters this benchmark reports (sums over label sets)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=30, trust_env=False).text
+    wanted = {"coldstart_query_batch_size_sum", "coldstart_query_batch_size_count",
+              "coldstart_search_batch_size_sum", "coldstart_search_batch_size_count"}
+    out = dict.fromkeys(wanted, 0.0)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in wanted:
+                out[sample.name] += sample.value
+    return out
+
+
+async def run_level(url: str, queries: list[str], *, system: str, concurrency: int, duration_s: float,
+                    max_requests: int, k: int) -> LevelResult:
+    """``concurrency`` closed-loop clients (each sends its next request when the last one is answered).
+
+    aiohttp, not httpx: measured on this machine, httpx's connection pool costs ~3 ms of client CPU per request
+    at 32 concurrent connections against ~0.25 ms for aiohttp; on 2 cores the httpx client was the bottleneck
+    and both servers looked alike.
+    """
+    import aiohttp
+
+    stream = itertools.cycle(queries)
+    latencies: list[float] = []
+    hits = answered = errors = sent = 0
+    deadline = time.perf_counter() + duration_s
+
+    async def worker(session: "aiohttp.ClientSession") -> None:
+        nonlocal hits, answered, errors, sent
+        while sent < max_requests and time.perf_counter() < deadline:
+            sent += 1
+            body = {"query": next(stream), "k": k}
+            started = time.perf_counter()
+            try:
+                async with session.post("/recommend", json=body) as response:
+                    ok = response.status == 200
+                    payload = await response.json() if ok else await response.read()
+                if ok:
+                    answered += 1
+                    hits += bool(payload.get("cache_hit"))
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                ok = False
+            latencies.append(time.perf_counter() - started)
+            errors += not ok
+
+    started = time.perf_counter()
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(base_url=url, connector=connector, timeout=aiohttp.ClientTimeout(total=60),
+                                     trust_env=False) as session:
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    ms = np.asarray(latencies) * 1000
+    return LevelResult(
+        system=system, concurrency=concurrency, requests=len(latencies), errors=errors, seconds=round(seconds, 2),
+        p50_ms=round(float(np.percentile(ms, 50)), 1), p95_ms=round(float(np.percentile(ms, 95)), 1),
+        p99_ms=round(float(np.percentile(ms, 99)), 1), throughput_rps=round((len(latencies) - errors) / seconds, 1),
+        error_rate=round(errors / max(1, len(latencies)), 4),
+        cache_hit_ratio=round(hits / answered, 3) if answered else None,
+    )
+
+
+def markdown(results: list[LevelResult]) -> str:
+    by = {(r.system, r.concurrency): r for r in results}
+    systems = list(dict.fromkeys(r.system for r in results))
+    levels = sorted({r.concurrency for r in results})
+    lines = [
+        "| clients | system | p50 ms | p95 ms | p99 ms | req/s | errors | cache hits | encoder batch | search batch |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in levels:
+        for system in systems:
+            r = by.get((system, c))
+            if r:
+                lines.append(f"| {c} | {system} | {r.p50_ms} | {r.p95_ms} | {r.p99_ms} | {r.throughput_rps} | "
+                             f"{r.error_rate:.1%} | {'' if r.cache_hit_ratio is None else f'{r.cache_hit_ratio:.0%}'} | "
+                             f"{'' if r.mean_batch is None else f'{r.mean_batch:.1f}'} | "
+                             f"{'' if r.mean_search_batch is None else f'{r.mean_search_batch:.1f}'} |")
+    lines += ["", "| clients | vs | throughput serve/plain | p50 serve/plain | p99 serve/plain |",
+              "| --- | --- | --- | --- | --- |"]
+    for c in levels:
+        s = by.get(("serve", c))
+        for system in (x for x in systems if x != "serve"):
+            p = by.get((system, c))
+            if p and s:
+                lines.append(f"| {c} | {system} | {s.throughput_rps / p.throughput_rps:.2f}× | "
+                             f"{s.p50_ms / p.p50_ms:.2f}× | {s.p99_ms / p.p99_ms:.2f}× |")
+    return "\n".join(lines)
+
+
+def warm_up(url: str, n: int) -> None:
+    """Load both code paths with queries that are not in the measured stream (so no cache head start)."""
+    with httpx.Client(base_url=url, timeout=60, trust_env=False) as client:
+        for i in range(n):
+            client.post("/recommend", json={"query": f"warm up query number {i}", "k": 10}).raise_for_status()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--store", default="/work/bench-store/homedepot")
+    parser.add_argument("--queries", type=Path, nargs="+", default=DEFAULT_QUERIES,
+                        help="qid<TAB>text files (default: the Home Depot dev and train queries)")
+    parser.add_argument("--concurrency", default="1,8,32", help="comma-separated client counts")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per system and level (upper bound)")
+    parser.add_argument("--max-requests", type=int, default=3000, help="requests per system and level (upper bound)")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--zipf", type=float, default=0.0,
+                        help="0: every query once in shuffled order; s > 0: Zipf(s) repeats like a search log")
+    parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests per system before measuring")
+    parser.add_argument("--plain-threads", default="1,2",
+                        help="torch/OpenMP threads of the plain service; one plain server per value, so Serve is "
+                        "compared with the baseline's best setting on this machine")
+    parser.add_argument("--serve-config", type=Path, default=REPO / "deploy" / "serve.yaml")
+    parser.add_argument("--serve-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one of the Serve app's args (repeatable), e.g. query_cache_size=0")
+    parser.add_argument("--systems", default="plain,serve", help="plain, serve or both")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "serve_load.json")
+    parser.add_argument("--ready-timeout", type=float, default=300)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would be the benchmark's own load
+
+    missing = [str(p) for p in args.queries if not p.is_file()]
+    if missing:
+        print(f"skipped: the queries file(s) {', '.join(missing)} are not there (pass --queries qid<TAB>text files)")
+        return 0
+    from coldstart.manifest import latest_version
+    from coldstart.store import open_store
+
+    version = latest_version(open_store(args.store))
+    if version is None:
+        print(f"skipped: no index version is published in {args.store}: run `coldstart embed` first")
+        return 0
+    queries = [q for path in args.queries for q in read_queries(path)]
+    levels = [int(c) for c in args.concurrency.split(",")]
+    systems = args.systems.split(",")
+    overrides = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in args.serve_arg)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    work = args.out.parent
+
+    ray_tmp = work / "ray-tmp"
+    ray_tmp.mkdir(exist_ok=True)
+    servers = {}
+    if "plain" in systems:
+        for threads in (int(t) for t in args.plain_threads.split(",")):
+            port = free_port()
+            name = f"plain-{threads}t"
+            servers[name] = Server(name, [sys.executable, "-m", "benchmarks.plain_service", "--store", args.store,
+                                          "--port", str(port), "--threads", str(threads)],
+                                   f"http://127.0.0.1:{port}",
+                                   env={"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)},  # FAISS too
+                                   log=work / f"{name}.log")
+    if "serve" in systems:
+        serve_port = free_port()
+        config = serve_config(args.serve_config, work / "serve-bench.yaml", port=serve_port,
+                              store=str(Path(args.store).resolve()), overrides=overrides)
+        serve_cli = Path(sys.executable).with_name("serve")  # the `serve` CLI of this Python environment
+        # A private local Ray (address "local": never someone else's running cluster); PYTHONPATH lets the
+        # replicas import the app, as in docs/serving.md.
+        servers["serve"] = Server("serve", [str(serve_cli), "run", "--address", "local", str(config)],
+                                  f"http://127.0.0.1:{serve_port}",
+                                  env={**RAY_ENV, "RAY_TMPDIR": str(ray_tmp.resolve()), "PYTHONPATH": str(REPO),
+                                       "HF_HUB_OFFLINE": "1"},
+                                  log=work / "serve_run.log")
+
+    results: list[LevelResult] = []
+    started_at = dt.datetime.now(dt.timezone.utc)
+    entered = []
+    try:
+        for server in servers.values():
+            entered.append(server.__enter__())
+        for name, server in servers.items():
+            health = server.wait_ready(args.ready_timeout)
+            logger.info("%s ready: index version %s, %s items", name, health.get("index_version"), health.get("items"))
+            warm_up(server.url, args.warmup)
+        streams = query_streams(queries, levels=len(levels), n=args.max_requests, zipf=args.zipf, seed=args.seed)
+        for concurrency, stream in zip(levels, streams):
+            for name, server in servers.items():
+                before = scrape(server.url) if name == "serve" else None
+                result = asyncio.run(run_level(server.url, stream, system=name, concurrency=concurrency,
+                                               duration_s=args.duration, max_requests=args.max_requests, k=args.k))
+                if before is not None:
+                    after = scrape(server.url)
+                    def mean(name: str) -> float | None:
+                        n = after[f"{name}_count"] - before[f"{name}_count"]
+                        return round((after[f"{name}_sum"] - before[f"{name}_sum"]) / n, 2) if n else None
+
+                    result.mean_batch = mean("coldstart_query_batch_size")
+                    result.mean_search_batch = mean("coldstart_search_batch_size")
+                logger.info("%s", result)
+                results.append(result)
+    finally:
+        for server in reversed(entered):
+            server.__exit__(None, None, None)
+
+    report = {
+        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "date": started_at.isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "load_average_at_end": os.getloadavg()},
+        "store": args.store, "index_version": version, "queries": [str(p) for p in args.queries], "distinct_queries": len(set(queries)),
+        "serve_overrides": overrides, "zipf": args.zipf, "results": [asdict(r) for r in results],
+    }
+    args.out.write_text(json.dumps(report, indent=2))
+    print(markdown(results))
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""The HTTP API's request and response models (pydantic): what /docs shows, and what bad input is told.
+
+Limits are part of the contract and appear in the OpenAPI schema: ``k`` in ``1..MAX_K``, at most ``MAX_CLICKS``
+clicks and ``MAX_EXCLUDE`` excluded ids, a query of at most ``MAX_QUERY_CHARS`` characters (longer queries are
+refused; queries longer than the encoder reads — 128 tokens for MiniLM — are truncated and the response says so).
+
+:func:`explain_validation_errors` turns pydantic's error list into one sentence a client developer can act on
+("k: must be at most 100 — send k between 1 and 100"), used by the ingress for every 4xx.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+MAX_K = 100
+MAX_CLICKS = 50
+MAX_EXCLUDE = 500
+MAX_QUERY_CHARS = 4096
+MAX_ID_CHARS = 256
+
+ItemId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+
+EXAMPLE_REQUEST = {"query": "office chair", "clicks": ["SKU00042", "SKU00107"], "k": 10, "diversity": 0.3}
+
+
+class RecommendRequest(BaseModel):
+    """A new user's request: what they typed and/or the products they clicked so far (oldest first)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        EXAMPLE_REQUEST, {"query": "cordless drill"}, {"clicks": ["SKU00042"], "k": 5},
+    ]})
+
+    query: str | None = Field(
+        None, max_length=MAX_QUERY_CHARS,
+        description="What the user typed. Optional when `clicks` is given. Matching ignores case and repeated "
+        "whitespace. Text beyond the encoder's maximum length (128 tokens) is ignored and the response says so.",
+        examples=["office chair"],
+    )
+    clicks: list[ItemId] = Field(
+        default_factory=list, max_length=MAX_CLICKS,
+        description="Item ids the user clicked, oldest first; recent clicks weigh more. Clicked items are never "
+        "recommended. Ids not in the index are ignored and listed in `unknown_clicks`.",
+        examples=[["SKU00042", "SKU00107"]],
+    )
+    k: int = Field(10, ge=1, le=MAX_K, description="How many products to return.", examples=[10])
+    exclude: list[ItemId] = Field(
+        default_factory=list, max_length=MAX_EXCLUDE,
+        description="Item ids never to return (e.g. already in the basket).", examples=[["SKU00999"]],
+    )
+    diversity: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="MMR λ: 0 ranks by relevance only; higher values spread the results over different kinds of "
+        "product (0.3 is a good start) so 'chair' shows office, dining and garden chairs.",
+        examples=[0.3],
+    )
+
+    @model_validator(mode="after")
+    def _needs_signal(self) -> "RecommendRequest":
+        if not (self.query and self.query.strip()) and not self.clicks:
+            raise ValueError("send a non-empty `query` or at least one item id in `clicks` (the query was "
+                             f"{'empty or only whitespace' if self.query is not None else 'missing'} and there "
+                             "were no clicks)")
+        return self
+
+
+class RecommendedItem(BaseModel):
+    item_id: str = Field(description="The product's id in the catalog.", examples=["SKU00042"])
+    title: str = Field(description="The product's title.", examples=["Steelcase adjustable mesh desk chair"])
+    score: float = Field(description="Cosine similarity to the user's profile (higher is closer).", examples=[0.71])
+
+
+class Timing(BaseModel):
+    total_ms: float = Field(description="Time in the service, from request parsed to response built.")
+    encode_ms: float = Field(description="Query encoding, including batching wait; 0 without a query.")
+    retrieve_ms: float = Field(description="Profile, search and re-ranking in the retriever.")
+
+
+class RecommendResponse(BaseModel):
+    request_id: str = Field(description="Echoes the X-Request-ID header, or a new id; also in the logs.")
+    index_version: str = Field(description="The published index version that answered.",
+                               examples=["20261130T071500123Z-3f9a1c2e"])
+    items: list[RecommendedItem] = Field(description="Best first. Empty only when nothing usable was sent.")
+    unknown_clicks: list[str] = Field(description="Clicked ids not in this index version (ignored).")
+    query_truncated: bool = Field(description="The query was longer than the encoder reads and was cut.")
+    cache_hit: bool | None = Field(description="The query's embedding came from the cache (null: no query).")
+    warnings: list[str] = Field(description="Things the client may want to fix; the request still succeeded.")
+    timing_ms: Timing
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="What was wrong and what to change.")
+    details: list[dict[str, Any]] = Field(default_factory=list, description="Per-field errors, when any.")
+
+
+class Item(BaseModel):
+    item_id: str
+    title: str
+    text: str = Field(description="The text that was embedded for this product.")
+    index_version: str
+
+
+class Health(BaseModel):
+    status: str = Field(description="`ok` once an index version is loaded, `loading` before.")
+    index_version: str | None
+    items: int | None = Field(description="Products in the loaded version.")
+    last_error: str | None = Field(description="The last refused version or load failure, if any.")
+    rejected_versions: dict[str, str] = Field(description="Versions refused since start, with the reason.")
+
+
+def _field(loc: Iterable[Any]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) if parts else "body"
+
+
+_HINTS = {
+    "json_invalid": "send a JSON object, e.g. " + '{"query": "office chair", "k": 10}',
+    "missing": "send a JSON object with a `query` and/or `clicks`, e.g. " + '{"query": "office chair"}',
+    "model_attributes_type": "the body must be a JSON object, e.g. " + '{"query": "office chair"}',
+    "extra_forbidden": "known fields are query, clicks, k, exclude, diversity",
+}
+
+
+def explain_validation_errors(errors: list[dict[str, Any]]) -> tuple[int, ErrorResponse]:
+    """(HTTP status, error body) for pydantic/FastAPI validation errors: one sentence plus per-field details.
+
+    400 when the body is not JSON at all, 422 when it is JSON with wrong fields.
+    """
+    status = 400 if any(e.get("type") == "json_invalid" for e in errors) else 422
+    messages = []
+    details = [{"field": _field(e.get("loc", ())), "type": e.get("type", ""),
+                "message": str(e.get("msg", "")).removeprefix("Value error, ")} for e in errors]
+    for e in errors:
+        kind = e.get("type", "")
+        where = _field(e.get("loc", ()))
+        msg = str(e.get("msg", "invalid value"))
+        msg = msg.removeprefix("Value error, ")
+        if kind == "json_invalid":
+            ctx = e.get("ctx") or {}
+            messages.append(f"the body is not valid JSON ({ctx.get('error', msg)}): {_HINTS[kind]}")
+        elif kind == "missing" and where == "body":
+            messages.append(f"the request has no body: {_HINTS['missing']}")
+        elif kind == "extra_forbidden":
+            messages.append(f"unknown field `{where}`: {_HINTS[kind]}")
+        elif kind == "model_attributes_type":
+            messages.append(_HINTS[kind])
+        elif where in ("body", ""):
+            messages.append(msg)
+        else:
+            messages.append(f"{where}: {msg}")
+    return status, ErrorResponse(error="; ".join(messages) or "invalid request", details=details)

@@ -1,0 +1,319 @@
+"""The online cold-start service on Ray Serve: HTTP ingress → query encoder → retriever.
+
+Three deployments, composed with deployment handles:
+
+- :class:`QueryEncoder` normalises the query, answers from its LRU cache when it can, and otherwise queues the
+  query for ``@serve.batch``: concurrent cache misses share one forward pass.
+- :class:`Retriever` serves the live index version (:class:`~coldstart.live_index.LiveIndex`: loaded and verified
+  at start, swapped when a new one is published, a refused one never replaces the last good one). Users that
+  arrive together are searched in one FAISS call, then re-ranked with MMR when they asked for diversity.
+- :class:`Ingress` is the FastAPI app: validation with messages that say what to change, ``/recommend``,
+  ``/healthz``, ``/metrics``, ``/items/{item_id}``, and the request metrics.
+
+The logic lives in ``coldstart`` (:mod:`~coldstart.query_encoding`, :mod:`~coldstart.retrieval`,
+:mod:`~coldstart.live_index`, :mod:`~coldstart.api`, :mod:`~coldstart.service_metrics`); this module builds it
+from :class:`~coldstart.serve_config.ServeAppArgs` and sets resources. Run it with
+``serve run deploy/serve.yaml`` or ``serve run pipelines.serve_app:app_builder store=/path/to/store``.
+
+No ``from __future__ import annotations`` here: FastAPI and Serve read the route and builder annotations at
+runtime (string annotations turn the request body into query parameters).
+"""
+
+import asyncio
+import functools
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from ray import serve
+from ray.serve import Application
+from ray.serve.handle import DeploymentHandle
+
+from coldstart.api import (
+    ErrorResponse,
+    Health,
+    Item,
+    RecommendRequest,
+    RecommendResponse,
+    RecommendedItem,
+    Timing,
+    explain_validation_errors,
+)
+from coldstart.query_encoding import QueryEmbedding
+from coldstart.retrieval import RetrievalQuery, RetrievalResult
+from coldstart.serve_config import ServeAppArgs
+from coldstart.service_metrics import ServiceMetrics
+
+logger = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------ query encoder
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
+class QueryEncoder:
+    def __init__(self, args: ServeAppArgs):
+        from coldstart.encoder import Encoder
+        from coldstart.query_encoding import CachedQueryEncoder
+
+        self.core = CachedQueryEncoder(Encoder(args.encoder_config()), cache_size=args.query_cache_size)
+        self._encode_batch.set_max_batch_size(args.batch_max_size)
+        self._encode_batch.set_batch_wait_timeout_s(args.batch_wait_ms / 1000)
+
+    async def embed(self, text: str) -> QueryEmbedding:
+        """The query's ``(d,)`` vector, from the cache or from the next batched forward pass."""
+        key = self.core.key(text)
+        return self.core.cached(key) or await self._encode_batch(key)
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.001)  # both reset from the args in __init__
+    async def _encode_batch(self, keys: list[str]) -> list[QueryEmbedding]:
+        # In a worker thread: the forward pass releases the GIL, and the event loop keeps queueing the next batch.
+        return await asyncio.to_thread(self.core.encode, keys)
+
+
+# ------------------------------------------------------------------------------------------ retriever
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
+class Retriever:
+    def __init__(self, args: ServeAppArgs):
+        from coldstart.encoder import describe_encoder
+        from coldstart.index import import_faiss
+        from coldstart.index_store import load_version
+        from coldstart.live_index import LiveIndex
+        from coldstart.retrieval import ServingVersion
+        from coldstart.store import open_store
+
+        import_faiss().omp_set_num_threads(args.faiss_threads)
+        expect = describe_encoder(args.encoder_config())  # from the model files: no weights loaded here
+        store = open_store(args.store)
+        self.profile = args.profile_config()
+        self.mmr_candidates = args.mmr_candidates
+        self.live = LiveIndex(store, lambda version: ServingVersion.prepare(
+            load_version(store, version, expect=expect)))
+        self.live.start()  # in the constructor: a new replica takes traffic only once it has an index
+        self._retrieve_batch.set_max_batch_size(args.search_batch_max_size)
+        self._retrieve_batch.set_batch_wait_timeout_s(args.search_batch_wait_ms / 1000)
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, args=(args.poll_interval_s,), daemon=True,
+                                        name="index-poller")
+        self._poller.start()
+
+    def _poll(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self.live.refresh()
+
+    async def retrieve(self, query: RetrievalQuery) -> RetrievalResult | None:
+        """Recommendations for one user; None while no index version is loaded."""
+        return await self._retrieve_batch(query)
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0005)  # both reset from the args in __init__
+    async def _retrieve_batch(self, queries: list[RetrievalQuery]) -> list[RetrievalResult | None]:
+        from coldstart.retrieval import retrieve
+
+        live = self.live.live  # one read: the whole batch is answered by this version, even if a swap follows
+        if live is None:
+            return [None] * len(queries)
+        return await asyncio.to_thread(retrieve, live.value, queries, profile=self.profile,
+                                       mmr_candidates=self.mmr_candidates)
+
+    def status(self) -> dict[str, Any]:
+        status = self.live.status()
+        live = self.live.live
+        status["items"] = len(live.value) if live else None
+        return status
+
+    def item(self, item_id: str) -> tuple[str | None, dict[str, Any] | None]:
+        """(live version, the product as stored in it); (None, None) while no version is loaded."""
+        live = self.live.live
+        if live is None:
+            return None, None
+        return live.version, live.value.loaded.item(item_id)
+
+    def __del__(self):
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()
+
+
+# ------------------------------------------------------------------------------------------ HTTP ingress
+
+API_DESCRIPTION = """Product recommendations for new users of an online shop, from what they typed and the
+first products they clicked. The service keeps no user data: send the user's recent clicks with each request.
+
+Every answer names the index version that produced it; the index is swapped without downtime when a new catalog
+embedding is published. Errors are 4xx with an `error` message that says what to change."""
+
+app = FastAPI(title="coldstart: cold-start recommendations", version="1", description=API_DESCRIPTION)
+
+ERRORS = {400: {"model": ErrorResponse, "description": "The body is not JSON."},
+          422: {"model": ErrorResponse, "description": "The JSON has a wrong or missing field."},
+          503: {"model": ErrorResponse, "description": "No index version is loaded yet; retry shortly."}}
+
+
+@functools.cache
+def _metrics() -> ServiceMetrics:
+    """This ingress replica's metrics (one registry per process, created on first use)."""
+    return ServiceMetrics()
+
+
+def _error(status: int, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse(ErrorResponse(error=message).model_dump(), status_code=status, headers=headers or None)
+
+
+@app.exception_handler(RequestValidationError)
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    status, body = explain_validation_errors(list(exc.errors()))
+    logger.info("rejected request to %s: %d %s", request.url.path, status, body.error)
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+class _CountRequests:
+    """ASGI middleware: count every HTTP request by route template and status, and time it.
+
+    Plain ASGI rather than ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware re-streams every response
+    through extra tasks, which costs measurable CPU per request on a 2-core machine.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_note_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note_status)
+        finally:
+            endpoint = getattr(scope.get("route"), "path", "unmatched")  # the template: /items/{item_id}
+            _metrics().observe_request(endpoint, status, time.perf_counter() - started)
+
+
+app.add_middleware(_CountRequests)
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256)
+@serve.ingress(app)
+class Ingress:
+    def __init__(self, encoder: DeploymentHandle, retriever: DeploymentHandle, args: ServeAppArgs):
+        self.encoder = encoder
+        self.retriever = retriever
+        self.max_length = args.max_length
+
+    @app.post("/recommend", response_model=RecommendResponse, responses=ERRORS,
+              summary="Recommend products to a new user")
+    async def recommend(self, body: RecommendRequest, request: Request) -> Response:
+        """Rank the catalog for a new user from their query, their clicks, or both.
+
+        The profile mixes the query's embedding with the clicked products' stored vectors (recent clicks weigh
+        more); clicked and `exclude`d products are never returned.
+        """
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        metrics = _metrics()
+        embedding: QueryEmbedding | None = None
+        if body.query and body.query.strip():
+            embedding = await self.encoder.embed.remote(body.query)
+            metrics.observe_query(cache_hit=embedding.cache_hit, batch_size=embedding.batch_size)
+        encoded = time.perf_counter()
+        result: RetrievalResult | None = await self.retriever.retrieve.remote(RetrievalQuery(
+            query=embedding.text if embedding else None,
+            query_vector=embedding.vector if embedding else None,
+            clicks=tuple(body.clicks), exclude=tuple(body.exclude), k=body.k, diversity=body.diversity,
+        ))
+        done = time.perf_counter()
+        if result is None:
+            return _error(503, "no index version is loaded yet: publish one with `coldstart embed` to the "
+                          "service's store, or wait for the retriever to load it", **{"Retry-After": "5"})
+        metrics.observe_clicks(known=result.known_clicks, unknown=len(result.unknown_clicks))
+        metrics.observe_search(batch_size=result.batch_size)
+        metrics.observe_stage("encode", encoded - started)
+        metrics.observe_stage("retrieve", done - encoded)
+
+        warnings = []
+        if embedding is not None and embedding.truncated:
+            warnings.append(f"the query has {embedding.tokens} tokens and the encoder reads {self.max_length}: "
+                            "the rest was ignored; put the words that matter first")
+        if result.unknown_clicks:
+            warnings.append(f"{len(result.unknown_clicks)} clicked id(s) are not in index version "
+                            f"{result.version} and were ignored (see unknown_clicks)")
+        if result.reason:
+            warnings.append(result.reason)
+        response = RecommendResponse(
+            request_id=request_id,
+            index_version=result.version,
+            items=[RecommendedItem(item_id=i.item_id, title=i.title, score=i.score) for i in result.items],
+            unknown_clicks=result.unknown_clicks,
+            query_truncated=bool(embedding and embedding.truncated),
+            cache_hit=embedding.cache_hit if embedding else None,
+            warnings=warnings,
+            timing_ms=Timing(total_ms=(time.perf_counter() - started) * 1000, encode_ms=(encoded - started) * 1000,
+                             retrieve_ms=(done - encoded) * 1000),
+        )
+        logger.info("recommend request_id=%s index_version=%s k=%d items=%d clicks=%d unknown_clicks=%d "
+                    "cache_hit=%s latency_ms=%.1f", request_id, result.version, body.k, len(result.items),
+                    len(body.clicks), len(result.unknown_clicks), response.cache_hit, response.timing_ms.total_ms)
+        return JSONResponse(response.model_dump(), headers={"X-Request-ID": request_id})
+
+    @app.get("/healthz", response_model=Health, responses={503: {"model": Health}},
+             summary="Ready once an index version is loaded")
+    async def healthz(self) -> Response:
+        status = await self.retriever.status.remote()
+        health = Health(status="ok" if status["ready"] else "loading", index_version=status["version"],
+                        items=status["items"], last_error=status["last_error"], rejected_versions=status["rejected"])
+        return JSONResponse(health.model_dump(), status_code=200 if status["ready"] else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {}}}})
+    async def metrics(self) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        status = await self.retriever.status.remote()
+        return Response(_metrics().render(status), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/items/{item_id}", response_model=Item, responses={404: {"model": ErrorResponse}, 503: ERRORS[503]},
+             summary="A product as stored in the served index version")
+    async def item(self, item_id: str) -> Response:
+        version, found = await self.retriever.item.remote(item_id)
+        if version is None:
+            return _error(503, "no index version is loaded yet; retry shortly", **{"Retry-After": "5"})
+        if found is None:
+            return _error(404, f"item {item_id!r} is not in index version {version}: check the id")
+        return JSONResponse(Item(**found, index_version=version).model_dump())
+
+
+# ------------------------------------------------------------------------------------------ builder
+
+
+def build_app(args: ServeAppArgs, *, runtime_env: dict[str, Any] | None = None) -> Application:
+    """The three deployments wired together. ``runtime_env`` (e.g. ``{"env_vars": {"AWS_ENDPOINT_URL": …}}``)
+    goes to every replica, as an application's ``runtime_env`` in a config file does."""
+    ingress, encoder, retriever = Ingress, QueryEncoder, Retriever
+    if runtime_env:
+        ingress, encoder, retriever = (
+            d.options(ray_actor_options={**d.ray_actor_options, "runtime_env": runtime_env})
+            for d in (Ingress, QueryEncoder, Retriever))
+    return ingress.bind(encoder.bind(args), retriever.bind(args), args)
+
+
+def app_builder(args: ServeAppArgs) -> Application:
+    """The app for ``serve run`` / ``serve deploy`` (import path ``pipelines.serve_app:app_builder``).
+
+    Serve validates the config's ``args`` into :class:`ServeAppArgs`; a plain dict is accepted too.
+    """
+    if not isinstance(args, ServeAppArgs):
+        args = ServeAppArgs.model_validate(args)
+    return build_app(args)

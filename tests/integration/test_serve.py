@@ -1,0 +1,368 @@
+"""The serving app on a real local Ray: HTTP answers, errors, health, metrics, and index hot swaps from S3.
+
+The app reads its index from a bucket on the session's SeaweedFS server with the *read-only* identity (passed
+to the replicas through their runtime_env, as a Serve config file would); the test publishes versions with the
+admin identity. The tiny random BERT keeps start-up fast; one test uses the real packaged MiniLM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import numpy as np
+import pytest
+import yaml
+
+from coldstart.encoder import Encoder, EncoderConfig
+from coldstart.index_store import load_version
+from coldstart.profile import ProfileConfig
+from coldstart.recommend import DenseRecommender, UserRequest
+from coldstart.sample_catalog import make_sample_catalog
+from coldstart.serve_config import ServeAppArgs
+from coldstart.store import S3Options, S3Store, open_store
+from tests.fixtures.s3 import unique_bucket_name
+from tests.fixtures.versions import corrupt, items_table, publish, publish_encoded
+
+pytestmark = pytest.mark.ray
+
+SERVE_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "serve.yaml"
+MAX_LENGTH = 32  # short, so an over-long query is cheap to send
+READY_TIMEOUT_S = 240  # app start is 15–20 s on an idle 2-core machine; much more when it is shared
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(client: httpx.Client, timeout_s: float = READY_TIMEOUT_S) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            response = client.get("/healthz")
+            if response.status_code == 200:
+                return response.json()
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the app did not report ready within {timeout_s} s")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def serve_http(ray_local):
+    """Serve on a free loopback port for this module; shut down at the end."""
+    from ray import serve
+
+    port = _free_port()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    yield f"http://127.0.0.1:{port}"
+    serve.shutdown()
+
+
+def _config_env_vars() -> dict[str, str]:
+    """The replica environment deploy/serve.yaml sets, so the tests run what is deployed."""
+    config = yaml.safe_load(SERVE_CONFIG.read_text())
+    return dict(config["applications"][0].get("runtime_env", {}).get("env_vars", {}))
+
+
+def _start_app(base_url: str, args: ServeAppArgs, *, name: str, route_prefix: str, env_vars=None,
+               wait_ready: bool = True) -> httpx.Client:
+    from ray import serve
+
+    from pipelines.serve_app import build_app
+
+    runtime_env = {"env_vars": {**_config_env_vars(), **(env_vars or {})}}
+    serve.run(build_app(args, runtime_env=runtime_env), name=name, route_prefix=route_prefix, blocking=False)
+    client = httpx.Client(base_url=base_url + (route_prefix if route_prefix != "/" else ""), timeout=60,
+                          trust_env=False)
+    if wait_ready:
+        _wait_ready(client)
+    return client
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tiny_model_dir):
+    return Encoder(EncoderConfig(model=str(tiny_model_dir), max_length=MAX_LENGTH, num_threads=1))
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    table = make_sample_catalog()
+    return SimpleNamespace(ids=table.column("item_id").to_pylist(), titles=table.column("title").to_pylist())
+
+
+@pytest.fixture(scope="module")
+def s3_app(serve_http, s3_server, tiny_model_dir, tiny_encoder, catalog):
+    """The app serving a bucket on the real S3 server. It starts on an empty store; what it answered then is
+    kept in ``before_publish``; then v1 is published and the app picks it up."""
+    from ray import serve
+
+    bucket = unique_bucket_name("serve")
+    uri = s3_server.make_bucket(bucket)
+    store = S3Store(f"{uri}/coldstart", S3Options(endpoint_url=s3_server.endpoint_url, region=s3_server.region,
+                                                  access_key=s3_server.access_key, secret_key=s3_server.secret_key))
+    readonly = s3_server.readonly_access_key is not None
+    replica_env = {  # what the replicas get: the read-only identity when the server has one
+        "AWS_ENDPOINT_URL": s3_server.endpoint_url,
+        "AWS_DEFAULT_REGION": s3_server.region,
+        "AWS_ACCESS_KEY_ID": s3_server.readonly_access_key if readonly else s3_server.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3_server.readonly_secret_key if readonly else s3_server.secret_key,
+    }
+    args = ServeAppArgs(store=store.uri, model=str(tiny_model_dir), max_length=MAX_LENGTH, poll_interval_s=0.5,
+                        query_cache_size=100)
+    client = _start_app(serve_http, args, name="s3app", route_prefix="/", env_vars=replica_env, wait_ready=False)
+    try:
+        before_publish = {"healthz": client.get("/healthz"), "items": client.get(f"/items/{catalog.ids[0]}"),
+                          "recommend": client.post("/recommend", json={"query": "chair"})}
+        v1 = publish_encoded(store, tiny_encoder, catalog.ids, catalog.titles).version
+        _wait_ready(client)
+        yield SimpleNamespace(client=client, store=store, v1=v1, args=args, before_publish=before_publish)
+    finally:
+        client.close()
+        serve.delete("s3app")
+        s3_server.delete_bucket(bucket)
+
+
+def _reference(s3_app, encoder, version: str):
+    """The in-process recommender on the version the service says it serves."""
+    return DenseRecommender(encoder, load_version(s3_app.store, version), ProfileConfig(
+        query_weight=s3_app.args.query_weight, click_decay=s3_app.args.click_decay))
+
+
+def _ids(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["item_id"] for item in response.json()["items"]]
+
+
+@pytest.mark.timeout(420)
+def test_real_model_ranks_nike_shoes_above_adidas_shoes(serve_http, tmp_path):
+    """With the packaged all-MiniLM-L6-v2, the query "Nike" ranks the product "Nike鞋" above "Adidas鞋".
+
+    First in the module: its app is deleted before the S3 app (module-scoped) starts, so the two never
+    compete for the session's 2 CPUs."""
+    from ray import serve
+
+    table = make_sample_catalog()
+    ids, titles = table.column("item_id").to_pylist(), table.column("title").to_pylist()
+    encoder = Encoder(EncoderConfig(model="default", num_threads=1))
+    store = open_store(tmp_path / "store")
+    publish_encoded(store, encoder, ids, titles)
+    args = ServeAppArgs(store=str(store.root), model="default", poll_interval_s=5)
+    client = _start_app(serve_http, args, name="minilm", route_prefix="/minilm")
+    try:
+        response = client.post("/recommend", json={"query": "Nike", "k": 100})
+        ranked = [item["title"] for item in response.json()["items"]]
+        assert "Nike鞋" in ranked, ranked[:10]
+        assert "Adidas鞋" not in ranked[: ranked.index("Nike鞋")], ranked[:10]
+        scores = {item["title"]: item["score"] for item in response.json()["items"]}
+        query_vector = encoder.encode(["nike"])[0]
+        nike_vector = encoder.encode(["Nike鞋"])[0]
+        assert scores["Nike鞋"] == pytest.approx(float(np.dot(query_vector, nike_vector)), abs=1e-4)
+    finally:
+        client.close()
+        serve.delete("minilm")
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(420)
+def test_not_ready_until_a_version_is_published_then_picked_up(s3_app):
+    early = s3_app.before_publish
+    assert early["healthz"].status_code == 503 and early["healthz"].json()["status"] == "loading"
+    for name in ("recommend", "items"):
+        assert early[name].status_code == 503 and early[name].headers["retry-after"]
+        assert "no index version is loaded yet" in early[name].json()["error"]
+    health = s3_app.client.get("/healthz").json()
+    assert health["status"] == "ok" and health["index_version"] == s3_app.v1
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(120)
+def test_recommend_for_query_clicks_and_both(s3_app, tiny_encoder, catalog):
+    client = s3_app.client
+    version = client.get("/healthz").json()["index_version"]
+    reference = _reference(s3_app, tiny_encoder, version)
+
+    first = client.post("/recommend", json={"query": "office chair", "k": 5})
+    body = first.json()
+    assert body["index_version"] == version and body["cache_hit"] is False and not body["query_truncated"]
+    assert _ids(first) == [i for i, _ in reference.recommend(UserRequest(query="office chair"), k=5).items]
+    scores = [item["score"] for item in body["items"]]
+    assert scores == sorted(scores, reverse=True) and all(item["title"] for item in body["items"])
+    assert set(body["timing_ms"]) == {"total_ms", "encode_ms", "retrieve_ms"}
+
+    again = client.post("/recommend", json={"query": "  Office   CHAIR ", "k": 5})  # same normalised text
+    assert again.json()["cache_hit"] is True and _ids(again) == _ids(first)
+
+    clicks = catalog.ids[:3]
+    by_clicks = client.post("/recommend", json={"clicks": clicks, "k": 10})
+    assert _ids(by_clicks) == [i for i, _ in reference.recommend(UserRequest(clicks=tuple(clicks)), k=10).items]
+    assert by_clicks.json()["cache_hit"] is None and not set(_ids(by_clicks)) & set(clicks)
+
+    both = client.post("/recommend", json={"query": "Nike", "clicks": [clicks[0], "NOT-A-SKU"], "k": 8,
+                                           "exclude": [catalog.ids[5]]})
+    expected = reference.recommend(UserRequest(query="nike", clicks=(clicks[0], "NOT-A-SKU"),
+                                               exclude=(catalog.ids[5],)), k=8)
+    assert _ids(both) == [i for i, _ in expected.items]
+    assert both.json()["unknown_clicks"] == ["NOT-A-SKU"] and "ignored" in both.json()["warnings"][0]
+    assert clicks[0] not in _ids(both) and catalog.ids[5] not in _ids(both)
+
+    diverse = client.post("/recommend", json={"query": "office chair", "k": 5, "diversity": 0.7})
+    assert len(_ids(diverse)) == 5 and _ids(diverse)[0] == _ids(first)[0]
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(120)
+def test_bad_input_is_a_4xx_that_says_what_to_change(s3_app, catalog):
+    client = s3_app.client
+    cases = [
+        ({"json": {}}, 422, "send a non-empty `query`"),
+        ({"json": {"query": "   "}}, 422, "empty or only whitespace"),
+        ({"json": {"query": "chair", "k": 0}}, 422, "k: "),
+        ({"json": {"query": "chair", "k": 1000}}, 422, "k: "),
+        ({"json": {"query": "chair", "diversity": -1}}, 422, "diversity: "),
+        ({"json": {"clicks": "SKU00001"}}, 422, "clicks: "),
+        ({"json": {"querry": "chair"}}, 422, "unknown field `querry`"),
+        ({"json": {"query": "x" * 5000}}, 422, "query: "),
+        ({"json": ["chair"]}, 422, "JSON object"),
+        ({"content": b'{"query": "chair",', "headers": {"content-type": "application/json"}}, 400, "not valid JSON"),
+        ({}, 422, "no body"),
+    ]
+    for kwargs, status, message in cases:
+        response = client.post("/recommend", **kwargs)
+        assert response.status_code == status, (kwargs, response.text)
+        assert message in response.json()["error"], (kwargs, response.json())
+
+    long = client.post("/recommend", json={"query": "garden chair " * 40, "k": 3})  # 80 words > 32 tokens
+    assert long.status_code == 200 and long.json()["query_truncated"] is True
+    assert any("tokens" in w for w in long.json()["warnings"]) and len(_ids(long)) == 3
+
+    gone = client.post("/recommend", json={"clicks": ["GONE-1", "GONE-2"]})
+    assert gone.status_code == 200 and gone.json()["items"] == []
+    assert gone.json()["unknown_clicks"] == ["GONE-1", "GONE-2"]
+    assert any("nothing to recommend" in w for w in gone.json()["warnings"])
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(120)
+def test_healthz_items_metrics_and_docs(s3_app, catalog):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    client = s3_app.client
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok" and health["items"] == len(catalog.ids)
+
+    item = client.get(f"/items/{catalog.ids[0]}")
+    assert item.status_code == 200 and item.json()["title"] == catalog.titles[0]
+    missing = client.get("/items/NOT-A-SKU")
+    assert missing.status_code == 404 and "not in index version" in missing.json()["error"]
+
+    client.post("/recommend", json={"query": "drill"})
+    client.post("/recommend", json={"query": "drill"})
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(metrics.text):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    assert samples[("coldstart_requests_total", (("endpoint", "/recommend"), ("status", "200")))] >= 2
+    assert samples[("coldstart_request_latency_seconds_count", (("endpoint", "/recommend"),))] >= 2
+    assert samples[("coldstart_query_batch_size_count", ())] >= 1
+    assert samples[("coldstart_query_cache_lookups_total", (("result", "hit"),))] >= 1
+    assert 0 < samples[("coldstart_query_cache_hit_ratio", ())] < 1
+    assert samples[("coldstart_index_version_info", (("version", health["index_version"]),))] == 1
+    assert client.get("/docs").status_code == 200
+    assert "/recommend" in client.get("/openapi.json").json()["paths"]
+
+
+class SteadyClient:
+    """Sends /recommend requests from a few concurrent workers until stopped; records every outcome."""
+
+    def __init__(self, base_url: str, bodies: list[dict], *, concurrency: int = 4):
+        self.base_url, self.bodies, self.concurrency = base_url, bodies, concurrency
+        self.outcomes: list[tuple[float, int, str | None]] = []  # (finished at, status or -1, version)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    async def _worker(self, client: httpx.AsyncClient, offset: int) -> None:
+        i = offset
+        while not self._stop.is_set():
+            body = self.bodies[i % len(self.bodies)]
+            i += self.concurrency
+            try:
+                response = await client.post("/recommend", json=body)
+                version = response.json().get("index_version") if response.status_code == 200 else None
+                self.outcomes.append((time.monotonic(), response.status_code, version))
+            except httpx.HTTPError as err:
+                self.outcomes.append((time.monotonic(), -1, repr(err)))
+
+    async def _run(self) -> None:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=30, trust_env=False) as client:
+            await asyncio.gather(*(self._worker(client, i) for i in range(self.concurrency)))
+
+    def __enter__(self) -> "SteadyClient":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def versions_seen(self) -> list[str]:
+        return [v for _, status, v in self.outcomes if status == 200]
+
+    def wait_for(self, predicate, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError("condition not reached while the client kept sending")
+            time.sleep(0.1)
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(300)
+def test_hot_swap_under_load_and_a_corrupt_version_is_refused(s3_app, tiny_encoder, catalog):
+    client, store = s3_app.client, s3_app.store
+    old = client.get("/healthz").json()["index_version"]
+    bodies = [{"query": q, "k": 5} for q in ("office chair", "drill", "Nike", "sofa", "coffee maker")]
+    bodies += [{"clicks": catalog.ids[i:i + 2], "k": 5} for i in range(0, 10, 2)]
+
+    with SteadyClient(str(client.base_url), bodies) as steady:
+        steady.wait_for(lambda: len(steady.versions_seen()) >= 20, 60)
+        # v2: the catalog plus new products, embedded by the same encoder
+        new_ids = [f"NEW{i:03d}" for i in range(20)]
+        new_titles = [f"new season garden chair model {i}" for i in range(20)]
+        new = publish_encoded(store, tiny_encoder, catalog.ids + new_ids, catalog.titles + new_titles).version
+        steady.wait_for(lambda: steady.versions_seen()[-1] == new, 60)
+        answered_by_new = len(steady.versions_seen())
+        steady.wait_for(lambda: len(steady.versions_seen()) >= answered_by_new + 20, 60)
+
+        # v3: published, then one byte of its items file flipped: the checksum refuses it
+        vectors = tiny_encoder.encode(catalog.titles)
+        bad = publish(store, items_table(catalog.ids, catalog.titles), vectors, tiny_encoder.info()).version
+        corrupt(store, bad)
+        steady.wait_for(lambda: bad in client.get("/healthz").json()["rejected_versions"], 60)
+        after_refusal = len(steady.versions_seen())
+        steady.wait_for(lambda: len(steady.versions_seen()) >= after_refusal + 20, 60)
+
+    statuses = [status for _, status, _ in steady.outcomes]
+    failures = [o for o in steady.outcomes if o[1] != 200]
+    assert not failures, failures[:5]
+    assert len(statuses) >= 60
+    seen = steady.versions_seen()
+    assert seen[0] == old and set(seen) == {old, new}  # the corrupt version never answered
+    first_new = seen.index(new)
+    # after the swap, only requests already in flight may still finish on the old version
+    assert seen[first_new:].count(old) <= steady.concurrency
+    assert all(v == new for v in seen[after_refusal:])
+    health = client.get("/healthz").json()
+    assert health["index_version"] == new and "checksum" in health["rejected_versions"][bad]
+    assert health["items"] == len(catalog.ids) + 20
+    assert client.get("/items/NEW000").json()["title"] == new_titles[0]
