@@ -70,11 +70,6 @@ class EmbedResult:
         return asdict(self)
 
 
-def _encoder_info(config: EncoderConfig) -> EncoderInfo:
-    """The manifest's encoder description, computed from the files without loading the model."""
-    return describe_encoder(config)
-
-
 def _length_sorted_blocks(table: pa.Table, config: EncoderConfig, rows_per_block: int) -> list[pa.Table]:
     """Cut ``item_id, text`` into blocks of similar token length, longest first."""
     from transformers import AutoTokenizer
@@ -161,7 +156,7 @@ def run_embed_job(config: JobConfig) -> EmbedResult:
         catalog.require_rows()
     seconds["validate"] = time.perf_counter() - t0
 
-    encoder = _encoder_info(config.encoder)
+    encoder = describe_encoder(config.encoder)
     live_version, live_table, live_encoder = _live_items(store) if config.embed.incremental else (None, None, None)
     same_encoder = live_encoder is not None and live_encoder.fingerprint == encoder.fingerprint
     plan: EmbeddingPlan = plan_embedding(catalog.good, live_table, same_encoder=same_encoder)
