@@ -1,0 +1,63 @@
+"""How the final ranking blends its signals: weights chosen on dev, read from the ``[retrieval]`` TOML table.
+
+    [retrieval.homedepot]   dense = 1.0; bm25 = 0.3; neighbours = 0.5        # query → product
+    [retrieval.sessions]    covisit = 1.0; content = 0.3; bm25 = 0.0; popularity = 0.05   # clicks → product
+    [retrieval.covisit]     window = 5; recency = 0.7; ...
+    [retrieval.neighbours]  neighbours = 10; temperature = 0.05
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coldstart.covisit import CoVisitConfig
+from coldstart.judged_neighbours import NeighbourConfig
+
+QUERY_SIGNALS = ("dense", "bm25", "neighbours")
+SESSION_SIGNALS = ("covisit", "content", "bm25", "popularity")
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    query_weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "bm25": 0.3, "neighbours": 0.5})
+    session_weights: dict[str, float] = field(
+        default_factory=lambda: {"covisit": 1.0, "content": 0.3, "bm25": 0.0, "popularity": 0.05})
+    covisit: CoVisitConfig = field(default_factory=CoVisitConfig)
+    neighbours: NeighbourConfig = field(default_factory=NeighbourConfig)
+    encode_max_length: int = 64
+
+    def __post_init__(self) -> None:
+        for name, known, weights in (("homedepot", QUERY_SIGNALS, self.query_weights),
+                                     ("sessions", SESSION_SIGNALS, self.session_weights)):
+            bad = set(weights) - set(known)
+            if bad:
+                raise ValueError(f"[retrieval.{name}] has unknown signals {sorted(bad)}; known: {known}")
+            if not any(weights.values()):
+                raise ValueError(f"[retrieval.{name}]: every weight is zero; give one signal a weight")
+
+
+def retrieval_config_from_dict(raw: dict[str, Any]) -> RetrievalConfig:
+    raw = dict(raw)
+    kwargs: dict[str, Any] = {}
+    if "homedepot" in raw:
+        kwargs["query_weights"] = {k: float(v) for k, v in raw.pop("homedepot").items()}
+    if "sessions" in raw:
+        kwargs["session_weights"] = {k: float(v) for k, v in raw.pop("sessions").items()}
+    if "covisit" in raw:
+        kwargs["covisit"] = CoVisitConfig(**raw.pop("covisit"))
+    if "neighbours" in raw:
+        kwargs["neighbours"] = NeighbourConfig(**raw.pop("neighbours"))
+    kwargs.update(raw)
+    return RetrievalConfig(**kwargs)
+
+
+def load_retrieval_config(path: str | Path | None) -> RetrievalConfig:
+    if path is None:
+        return RetrievalConfig()
+    path = Path(path)
+    raw = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
+    return retrieval_config_from_dict(raw.get("retrieval", {}))
