@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-# pytest_plugins = ["tests.fixtures.s3"]  (enabled when the S3 fixtures land)
+pytest_plugins = ["tests.fixtures.s3"]
 
 
 @pytest.fixture(scope="session")
