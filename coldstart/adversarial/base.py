@@ -113,7 +113,9 @@ class Attack(ABC):
 
     def __init__(self, model: nn.Module, *, epsilon: float, emb_name: str = "word_embeddings"):
         if not (math.isfinite(epsilon) and epsilon > 0):
-            raise ValueError(f"{type(self).__name__}: epsilon={epsilon} must be a finite number > 0")
+            raise ValueError(
+                f"{type(self).__name__}: epsilon={epsilon} must be a finite number > 0"
+            )
         self.model = model
         self.epsilon = float(epsilon)
         self.emb_name = emb_name
@@ -132,7 +134,7 @@ class Attack(ABC):
 
     @abstractmethod
     def attack(self, step: int = 0) -> None:
-        """Perturb the embedding matrix using its current ``.grad`` (step ``step`` of ``num_steps``)."""
+        """Perturb the embedding matrix along its current ``.grad``; ``step`` counts from 0."""
 
     def restore(self) -> None:
         """Put the original embedding weights back, bit for bit, and forget the backup."""
@@ -142,10 +144,10 @@ class Attack(ABC):
                     param.copy_(self._emb_backup[name])
         self._emb_backup = {}
 
-    def backup_grad(self) -> None:
+    def backup_grad(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Save the clean gradients before the attack (no-op unless the attack needs it)."""
 
-    def restore_grad(self) -> None:
+    def restore_grad(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Bring back the gradients saved by :meth:`backup_grad` (no-op unless needed)."""
 
     def _backup_embeddings(self) -> None:
@@ -191,7 +193,7 @@ class NoAttack(Attack):
 
 
 def make_attack(model: nn.Module, config: AdversarialConfig) -> Attack:
-    """Build the attack named by ``config.method`` for ``model`` (a :class:`NoAttack` for "none")."""
+    """Build the attack named by ``config.method`` for ``model`` (``NoAttack`` for "none")."""
     # Imported here because fgm.py and pgd.py import this module.
     from coldstart.adversarial.fgm import FGM
     from coldstart.adversarial.pgd import PGD

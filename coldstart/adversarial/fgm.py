@@ -25,7 +25,9 @@ logger = logging.getLogger(__name__)
 class FGM(Attack):
     """Single-step L2 attack of size ``epsilon`` on the parameters named by ``emb_name``."""
 
-    def __init__(self, model: nn.Module, *, epsilon: float = 1.0, emb_name: str = "word_embeddings"):
+    def __init__(
+        self, model: nn.Module, *, epsilon: float = 1.0, emb_name: str = "word_embeddings"
+    ):
         super().__init__(model, epsilon=epsilon, emb_name=emb_name)
 
     def attack(self, step: int = 0) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
 import torch
 from torch import nn
@@ -52,7 +52,8 @@ def adversarial_backward(
     attack: Attack,
     compute_loss: Callable[[], torch.Tensor],
     *,
-    no_sync: Callable[[], ContextManager[None]] | None = None,
+    no_sync: Callable[[], AbstractContextManager[None]] | None = None,
+    backward: Callable[[torch.Tensor], None] | None = None,
 ) -> dict[str, float]:
     """Accumulate ``clean + adversarial`` gradients for one batch into ``.grad``.
 
@@ -64,6 +65,9 @@ def adversarial_backward(
             It is called ``1 + attack.num_steps`` times, so it must not advance the data.
         no_sync: ``ddp_model.no_sync`` under DDP, else None. Passes before the last one run
             inside it so gradients are all-reduced once.
+        backward: how to backpropagate a loss; defaults to ``loss.backward()``. For fp16 AMP
+            pass ``lambda loss: scaler.scale(loss).backward()``: the attacks use ``g / ||g||``,
+            which the loss scale does not change, and skip steps whose gradient overflowed.
 
     Returns:
         ``{"loss_clean": float}`` plus ``"loss_adv"`` (the last adversarial loss) when the
@@ -76,12 +80,13 @@ def adversarial_backward(
             the error end the job.
     """
     sync_off = no_sync if no_sync is not None else contextlib.nullcontext
+    run_backward = backward if backward is not None else torch.Tensor.backward
     steps = attack.num_steps
 
     # With no adversarial pass the clean backward is the last one and must sync.
     with sync_off() if steps > 0 else contextlib.nullcontext():
         clean = _checked(compute_loss(), "clean")
-        clean.backward()
+        run_backward(clean)
     result = {"loss_clean": clean.item()}
     if steps == 0:
         return result
@@ -97,7 +102,7 @@ def adversarial_backward(
                 model.zero_grad(set_to_none=False)
             with contextlib.nullcontext() if last else sync_off():
                 adv = _checked(compute_loss(), f"adversarial (step {step + 1}/{steps})")
-                adv.backward()
+                run_backward(adv)
             result["loss_adv"] = adv.item()
     finally:
         attack.restore()

@@ -266,6 +266,21 @@ def test_no_attack_is_a_plain_backward():
     assert_grads_close(grads(model), clean, atol=0, rtol=0)
 
 
+def test_custom_backward_is_used_for_every_pass():
+    """A loss-scaling backward (as with AMP's GradScaler) scales the summed gradient only."""
+    batch = make_batch(10)
+    plain, scaled = make_model(), make_model()
+    config = AdversarialConfig(method="pgd", epsilon=0.5, alpha=0.3, steps=2)
+    adversarial_backward(plain, make_attack(plain, config), lambda: loss_fn(plain, batch))
+    adversarial_backward(
+        scaled,
+        make_attack(scaled, config),
+        lambda: loss_fn(scaled, batch),
+        backward=lambda loss: (loss * 8.0).backward(),
+    )
+    assert_grads_close(grads(scaled), {n: 8.0 * g for n, g in grads(plain).items()}, atol=1e-5)
+
+
 @pytest.mark.parametrize("bad_call", [1, 2, 3], ids=["clean", "pgd-step-1", "pgd-step-2"])
 def test_non_finite_loss_raises_and_restores_embeddings(bad_call):
     model, batch = make_model(), make_batch(8)
@@ -312,7 +327,7 @@ def _ddp_worker(rank: int, world_size: int, port: int) -> None:
         init_method=f"tcp://127.0.0.1:{port}",
         rank=rank,
         world_size=world_size,
-        timeout=timedelta(seconds=60),
+        timeout=timedelta(seconds=180),
     )
     try:
         batches = [make_batch(100 + r) for r in range(world_size)]
@@ -329,10 +344,15 @@ def _ddp_worker(rank: int, world_size: int, port: int) -> None:
                 ddp = DDP(model, gradient_as_bucket_view=bucket_view)
                 attack = make_attack(model, config)
                 batch = batches[rank]
-                adversarial_backward(ddp, attack, lambda: loss_fn(ddp, batch), no_sync=ddp.no_sync)
+                adversarial_backward(
+                    ddp, attack, lambda d=ddp, b=batch: loss_fn(d, b), no_sync=ddp.no_sync
+                )
                 for name, got in grads(model).items():
                     torch.testing.assert_close(
-                        got, expected[name], atol=1e-6, rtol=1e-5,
+                        got,
+                        expected[name],
+                        atol=1e-6,
+                        rtol=1e-5,
                         msg=f"{method} bucket_view={bucket_view} {name}",
                     )
 
@@ -340,7 +360,9 @@ def _ddp_worker(rank: int, world_size: int, port: int) -> None:
             # result differs; this shows the comparison above can fail.
             model = make_model()
             ddp = DDP(model)
-            adversarial_backward(ddp, make_attack(model, config), lambda: loss_fn(ddp, batches[rank]))
+            adversarial_backward(
+                ddp, make_attack(model, config), lambda d=ddp: loss_fn(d, batches[rank])
+            )
             diff = (grads(model)[EMB] - expected[EMB]).abs().max().item()
             assert diff > 1e-5, f"{method}: syncing every backward went unnoticed ({diff})"
     finally:
@@ -354,7 +376,7 @@ def _free_port() -> int:
 
 
 def test_ddp_gradients_are_the_mean_of_per_worker_adversarial_gradients():
-    world_size, timeout_s = 2, 120
+    world_size, timeout_s = 2, 300  # generous: a guard against hangs on a loaded machine
     context = mp.spawn(_ddp_worker, args=(world_size, _free_port()), nprocs=world_size, join=False)
     deadline = time.monotonic() + timeout_s
     while not context.join(timeout=1):
