@@ -78,7 +78,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
 
     from coldstart.adversarial import make_attack
     from coldstart.model_source import resolve_model_dir
-    from coldstart.training.sampling import epoch_order, resampling_weights
+    from coldstart.training.sampling import epoch_order, item_indices
     from coldstart.training.step import make_batch, train_step
 
     config: TrainConfig = loop_config["config"]
@@ -114,12 +114,12 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         start = int(state["step"])
         logger.info("rank %d resumed at step %d", rank, start)
 
-    weights = resampling_weights([e.positive for e in examples], config.resample_temperature)
+    items = item_indices([e.positive for e in examples])
     orders: dict[int, Any] = {}
 
     def order_for(epoch: int):
         if epoch not in orders:
-            orders[epoch] = epoch_order(weights, seed=config.seed, epoch=epoch)
+            orders[epoch] = epoch_order(items, temperature=config.resample_temperature, seed=config.seed, epoch=epoch)
         return orders[epoch]
 
     global_batch = config.batch_size * world

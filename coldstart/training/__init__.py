@@ -2,7 +2,7 @@
 
 - ``config.py``: :class:`TrainConfig`, the typed, frozen description of a training run.
 - ``pairs.py``: training examples from queries + graded qrels, with hard negatives that are never judged relevant.
-- ``sampling.py``: resampling of examples with a temperature over product popularity (and class).
+- ``sampling.py``: the per-epoch example order, resampled by product popularity via ``coldstart.resample``.
 - ``loss.py``: InfoNCE with in-batch and hard negatives, a temperature and per-example grade weights.
 - ``step.py``: one optimiser step (tokenise, forward, clean + adversarial backward, clip, step).
 - ``export.py``: a Hugging Face model directory plus its ``coldstart-model.json`` manifest.

@@ -3,7 +3,9 @@
 import random
 
 from coldstart.training.pairs import build_examples, session_examples
-from coldstart.training.sampling import epoch_order, resampling_weights
+import numpy as np
+
+from coldstart.training.sampling import epoch_order, item_indices
 from coldstart.training.step import make_batch
 
 QUERIES = {"q1": "deck screws", "q2": "angle bracket"}
@@ -48,14 +50,11 @@ def test_session_pairs_within_window():
         ("title a", "b"), ("title a", "c"), ("title b", "c"), ("title b", "d"), ("title c", "d")}
 
 
-def test_resampling_temperature():
-    keys = ["p"] * 9 + ["r"]
-    flat = resampling_weights(keys, 0.0)
-    assert abs(flat[:9].sum() - 0.5) < 1e-9 and abs(flat[9] - 0.5) < 1e-9
-    same = resampling_weights(keys, 1.0)
-    assert abs(same[9] - 0.1) < 1e-9
-    half = resampling_weights(keys, 0.5)
-    assert 0.1 < half[9] < 0.5
-    order = epoch_order(same, seed=1, epoch=0)
-    assert sorted(order.tolist()) == list(range(10))  # uniform: a permutation
-    assert (epoch_order(half, seed=1, epoch=3) == epoch_order(half, seed=1, epoch=3)).all()
+def test_epoch_order_is_reproducible_and_flattens_popularity():
+    items = item_indices(["p"] * 9 + ["r"])
+    assert items.tolist() == [0] * 9 + [1]
+    assert sorted(epoch_order(items, temperature=1.0, seed=1, epoch=0).tolist()) == list(range(10))
+    flat = epoch_order(items, temperature=0.0, seed=1, epoch=0)
+    assert (flat == epoch_order(items, temperature=0.0, seed=1, epoch=0)).all()
+    many = np.concatenate([epoch_order(items, temperature=0.0, seed=1, epoch=e) for e in range(200)])
+    assert 0.4 < (many == 9).mean() < 0.6  # the rare product drawn about half the time
