@@ -223,7 +223,9 @@ def run_training(
         run_config=ray.train.RunConfig(
             name=run_id, storage_path=storage_path, storage_filesystem=fs,
             failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.keep_checkpoints)),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.keep_checkpoints),
+            # workers may have started before the AWS_* variables were set (a long-lived local Ray)
+            worker_runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("AWS_")}}),
     )
     t0 = time.perf_counter()
     result = trainer.fit()
@@ -242,3 +244,24 @@ def run_training(
     uri = publish_model(model_dir, open_store(config.output or config.storage_path), run_id) if publish else None
     return TrainResult(model_dir=model_dir, model_uri=uri, metrics=metrics, checkpoint_path=result.checkpoint.path,
                        seconds=seconds)
+
+
+def export_checkpoint(checkpoint_dir: str | Path, out_dir: Path, config: TrainConfig, *, run_id: str,
+                      data_fingerprint: str = "") -> Path:
+    """A Hugging Face model directory (+ manifest) from any training checkpoint, e.g. one of a stopped run."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from coldstart.model_source import resolve_model_dir
+    from coldstart.training.export import write_model_manifest
+
+    state = torch.load(Path(checkpoint_dir) / _STATE_FILE, map_location="cpu", weights_only=False)
+    base = resolve_model_dir(config.model)
+    model = AutoModel.from_pretrained(base, add_pooling_layer=False)
+    model.load_state_dict(state["model"])
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(base).save_pretrained(out)
+    write_model_manifest(out, base_model=config.model, data=data_fingerprint, config=config.to_dict(),
+                         metrics={"step": int(state["step"]), "exported_from": str(checkpoint_dir)}, run_id=run_id)
+    return out
