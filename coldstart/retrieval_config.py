@@ -1,7 +1,7 @@
 """How the final ranking blends its signals: weights chosen on dev, read from the ``[retrieval]`` TOML table.
 
     [retrieval.homedepot]   dense = 1.0; bm25 = 0.3; neighbours = 0.5        # query → product
-    [retrieval.sessions]    covisit = 1.0; content = 0.3; bm25 = 0.0; popularity = 0.05   # clicks → product
+    [retrieval.sessions]    covisit = 1.0; content = 0.5; bm25 = 0.5; popularity = 0.1   # clicks → product
     [retrieval.covisit]     window = 5; recency = 0.7; ...
     [retrieval.neighbours]  neighbours = 10; temperature = 0.05
 """
@@ -25,8 +25,10 @@ SESSION_SIGNALS = ("covisit", "content", "bm25", "popularity")
 class RetrievalConfig:
     query_weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "bm25": 0.3, "neighbours": 0.5})
     session_weights: dict[str, float] = field(
-        default_factory=lambda: {"covisit": 1.0, "content": 0.3, "bm25": 0.0, "popularity": 0.05})
-    covisit: CoVisitConfig = field(default_factory=CoVisitConfig)
+        default_factory=lambda: {"covisit": 1.0, "content": 0.5, "bm25": 0.5, "popularity": 0.1})
+    # whole-session window: every later item counts for a new user, not just the next one (better on dev)
+    covisit: CoVisitConfig = field(default_factory=lambda: CoVisitConfig(window=50, distance_decay=0.0,
+                                                                         backward_weight=1.0))
     neighbours: NeighbourConfig = field(default_factory=NeighbourConfig)
     encode_max_length: int = 64
 
