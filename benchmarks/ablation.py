@@ -51,7 +51,7 @@ def homedepot_rows(data: Path, *, base: str, finetuned: str, config, cache: Path
         run = {}
         for start in range(0, len(requests), 256):
             chunk = requests[start:start + 256]
-            sig = system.signals([r.query for r in chunk], vectors[start:start + 256])
+            sig = system.signals([r.query for r in chunk], vectors[start:start + 256], ("dense", "bm25"))
             for b, r in enumerate(chunk):
                 lists = [[(system.ids[i], float(sig[s][b][i])) for i in top_k(sig[s][b], 100)]
                          for s in ("dense", "bm25") if sig[s][b].any()]
@@ -68,8 +68,8 @@ def homedepot_rows(data: Path, *, base: str, finetuned: str, config, cache: Path
     system = QuerySystem(hd, model=finetuned, config=config, cache_dir=cache)
     score("+ fine-tuning (dense only)", {"dense": 1.0}, system)
     rrf("+ hybrid: bm25, rank fusion", system)
-    score("+ hybrid: bm25, weighted z-scores", {"dense": w.get("dense", 1.0), "bm25": w.get("bm25", 0.0)}, system)
-    score("+ judged neighbours (default)", w, system)
+    score("+ hybrid: bm25, weighted z-scores (the default config)", w, system)
+    score("+ judged neighbours (weight 0.3; not in the default)", dict(w, neighbours=0.3), system)
     return rows
 
 

@@ -84,7 +84,6 @@ class QuerySystem:
 
     def __init__(self, data: Path, *, model: str, config: RetrievalConfig, cache_dir: Path | None):
         from coldstart.bm25 import BM25Retriever
-        from coldstart.trec import read_qrels, read_requests
 
         self.dir = Path(data)
         texts = read_catalog_texts(self.dir / "catalog.parquet")
@@ -94,22 +93,33 @@ class QuerySystem:
         self.item_vectors = encode(model, [texts[i] for i in self.ids], max_length=config.encode_max_length,
                                    cache_dir=cache_dir)
         self.bm25 = BM25Retriever(self.ids, [texts[i] for i in self.ids])
-        train_q = [r for r in read_requests(self.dir / "queries_train.tsv") if r.query]
-        qrels = read_qrels(self.dir / "qrels_train.tsv")
-        train_q = [r for r in train_q if r.qid in qrels]
-        qv = self.encode_queries([r.query for r in train_q])
-        self.neighbours = JudgedNeighbours(self.ids, qv, [qrels[r.qid] for r in train_q], config.neighbours)
+        self._neighbours: JudgedNeighbours | None = None
+
+    @property
+    def neighbours(self) -> JudgedNeighbours:
+        """Built on first use: it encodes every training query."""
+        if self._neighbours is None:
+            from coldstart.trec import read_qrels, read_requests
+
+            train_q = [r for r in read_requests(self.dir / "queries_train.tsv") if r.query]
+            qrels = read_qrels(self.dir / "qrels_train.tsv")
+            train_q = [r for r in train_q if r.qid in qrels]
+            qv = self.encode_queries([r.query for r in train_q])
+            self._neighbours = JudgedNeighbours(self.ids, qv, [qrels[r.qid] for r in train_q], self.config.neighbours)
+        return self._neighbours
 
     def encode_queries(self, queries: Sequence[str]) -> np.ndarray:
         return encode(self.model, queries, max_length=self.config.encode_max_length, cache_dir=self.cache_dir)
 
-    def signals(self, queries: Sequence[str], vectors: np.ndarray) -> dict[str, np.ndarray]:
-        """``name → (b, n_items) float32``."""
-        return {
-            "dense": vectors @ self.item_vectors.T,
-            "bm25": np.stack([self.bm25._scores(q) for q in queries]).astype(np.float32),
-            "neighbours": self.neighbours.scores(vectors),
+    def signals(self, queries: Sequence[str], vectors: np.ndarray,
+                names: Sequence[str] = ("dense", "bm25", "neighbours")) -> dict[str, np.ndarray]:
+        """``name → (b, n_items) float32`` for the signals named."""
+        make = {
+            "dense": lambda: vectors @ self.item_vectors.T,
+            "bm25": lambda: np.stack([self.bm25._scores(q) for q in queries]).astype(np.float32),
+            "neighbours": lambda: self.neighbours.scores(vectors),
         }
+        return {name: make[name]() for name in names}
 
 
 def rank_queries(system: QuerySystem, requests, weights: dict[str, float], qrels=None):
@@ -118,7 +128,8 @@ def rank_queries(system: QuerySystem, requests, weights: dict[str, float], qrels
     vectors = system.encode_queries([r.query for r in requests])
     for start in range(0, len(requests), CHUNK):
         chunk = requests[start:start + CHUNK]
-        sig = system.signals([r.query for r in chunk], vectors[start:start + CHUNK])
+        sig = system.signals([r.query for r in chunk], vectors[start:start + CHUNK],
+                             [name for name, w in weights.items() if w])
         for b, r in enumerate(chunk):
             scores = blend({k: v[b] for k, v in sig.items()}, weights)
             rows = top_k(scores, RUN_DEPTH)
