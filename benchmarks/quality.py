@@ -128,14 +128,15 @@ def rank_queries(system: QuerySystem, requests, weights: dict[str, float], qrels
     vectors = system.encode_queries([r.query for r in requests])
     for start in range(0, len(requests), CHUNK):
         chunk = requests[start:start + CHUNK]
-        sig = system.signals([r.query for r in chunk], vectors[start:start + CHUNK],
-                             [name for name, w in weights.items() if w])
+        names = {name for name, w in weights.items() if w} | {"dense"}
+        sig = system.signals([r.query for r in chunk], vectors[start:start + CHUNK], sorted(names))
         for b, r in enumerate(chunk):
             scores = blend({k: v[b] for k, v in sig.items()}, weights)
             rows = top_k(scores, RUN_DEPTH)
             run[r.qid] = [(system.ids[i], float(scores[i])) for i in rows]
             if qrels is not None and r.qid in qrels:
-                pairs[r.qid] = {i: float(scores[system.row[i]]) for i in qrels[r.qid] if i in system.row}
+                pair = sig["dense"][b] if system.config.pair_score == "dense" else scores
+                pairs[r.qid] = {i: float(pair[system.row[i]]) for i in qrels[r.qid] if i in system.row}
     return run, pairs
 
 

@@ -126,8 +126,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     no_sync = getattr(model, "no_sync", None)
     t0, done_since, pairs_since = time.perf_counter(), 0, 0
     for step in range(start, config.max_steps):
-        if config.crash_at_step is not None and step == config.crash_at_step and checkpoint is None \
-                and rank == world - 1:
+        if config.crash_at_step is not None and step == config.crash_at_step and rank == world - 1 \
+                and _first_crash(config, resumed=checkpoint is not None):
             logger.warning("crash_at_step=%d: worker %d exits on purpose (test hook)", step, rank)
             os._exit(1)
         rng = random.Random(config.seed * 1_000_003 + step * 101 + rank)
@@ -155,10 +155,25 @@ def train_loop(loop_config: dict[str, Any]) -> None:
                         tokenizer.save_pretrained(Path(tmp) / _MODEL_SUBDIR)
                     ckpt = ray.train.Checkpoint.from_directory(tmp)
                 ray.train.report(metrics, checkpoint=ckpt)
+            if world > 1:
+                # every worker waits until rank 0's checkpoint is persisted: a worker that dies right after a
+                # checkpoint step must not be able to outrun it (seen on a loaded machine: restart from step 0)
+                torch.distributed.barrier()
             t0, done_since, pairs_since = time.perf_counter(), 0, 0
             if rank == 0:
                 logger.info("step %d/%d loss %.4f %.1f pairs/s", step + 1, config.max_steps, out["loss_clean"],
                             metrics["pairs_per_s"])
+
+
+def _first_crash(config: TrainConfig, *, resumed: bool) -> bool:
+    """Test hook: true the first time only (a marker file created atomically, else 'not resumed yet')."""
+    if config.crash_marker is None:
+        return not resumed
+    try:
+        os.close(os.open(config.crash_marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
 
 
 def _make_augmenter(config: TrainConfig):

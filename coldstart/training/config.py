@@ -75,7 +75,8 @@ class TrainConfig:
     max_failures: int = 2
     storage_path: str = "./coldstart-store/train"  # local folder or s3://bucket/prefix
     output: str | None = None  # store URI where the exported model goes (models/<run id>); None: storage_path
-    crash_at_step: int | None = None  # test hook: worker 1 dies at this step on the first attempt
+    crash_at_step: int | None = None  # test hook: the last worker dies at this step on the first attempt
+    crash_marker: str | None = None  # test hook: a local file that records the crash, so it happens once
 
     def __post_init__(self) -> None:
         if self.temperature <= 0:

@@ -43,10 +43,11 @@ def test_fgm_run_survives_a_killed_worker_and_resumes_from_s3(ray_local, tiny_mo
 
     texts, examples = tiny_data()
     config = _config(tiny_model_dir, s3_bucket, adversarial=AdversarialConfig(method="fgm", epsilon=0.5),
-                     crash_at_step=3)
+                     crash_at_step=3, crash_marker=str(tmp_path / "crashed"))
     result = run_training(config, examples, texts, run_id="smoke-fgm", out_dir=tmp_path)
 
     assert result.metrics["step"] == 5
+    assert (tmp_path / "crashed").exists()  # the worker really died once
     # the worker died at step 3 on the first attempt; the group restarted from the step-2 checkpoint, not step 0
     assert result.metrics["resumed_from"] == 2
     keys = open_store(s3_bucket).list("train/smoke-fgm")
