@@ -5,7 +5,8 @@
 
 Home Depot dev (retrieval over the whole catalog; NDCG@10 graded, Recall/MRR with grade ≥ 5, ROC-AUC over judged
 pairs 5+ vs ≤ 3) and Amazon Scientific dev (k = 1 and 3 clicks). Prints markdown rows. Rank-fusion rows have no
-ROC-AUC: RRF gives no score to a judged product outside both top-100 lists.
+ROC-AUC: RRF gives no score to a judged product outside both top-100 lists. Judged pairs are scored as the
+config's ``pair_score`` says (default: the encoder's cosine, so every blend row of one model has the same ROC-AUC).
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ def homedepot_rows(data: Path, *, base: str, finetuned: str, config, cache: Path
     def score(name, weights, system):
         run, pairs = rank_queries(system, requests, weights, qrels)
         m = evaluate_run(qrels, as_scores(run), relevant_grade=5)
-        auc = roc_auc_judged(qrels, pairs, positive_min_grade=5, negative_max_grade=3)["auc"]
+        auc = None  # pair scores are the encoder's cosine (pair_score="dense"): meaningless for a bm25-only row
+        if weights.get("dense") or config.pair_score == "blend":
+            auc = roc_auc_judged(qrels, pairs, positive_min_grade=5, negative_max_grade=3)["auc"]
         rows.append((name, m["ndcg@10"], m["recall@10"], m["recall@100"], m["mrr@10"], auc))
         logger.info("%s %s", name, rows[-1][1:])
 
