@@ -26,12 +26,13 @@ cd "$ROOT"
 export RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
 rm -rf "$WORK/train"   # a fresh run: the same run id would otherwise resume an old checkpoint
+mkdir -p "$WORK"
 MODEL=default
 if [ -f "$HD/queries_train.tsv" ]; then
     python -m jobs.finetune --config "$CONFIG" \
         --queries "$HD/queries_train.tsv" --qrels "$HD/qrels_train.tsv" --catalog "$HD/catalog.parquet" \
         --out "$WORK/models" --run-id reproduce --no-publish --set "storage_path='$WORK/train'" \
-        > "$WORK.finetune.json"
+        > "$WORK/finetune.json"
     MODEL=$WORK/models/reproduce
 fi
 echo "training done after $(( $(date +%s) - start )) s" >&2
