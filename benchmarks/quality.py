@@ -92,7 +92,7 @@ class QuerySystem:
         self.model, self.config, self.cache_dir = model, config, cache_dir
         self.item_vectors = encode(model, [texts[i] for i in self.ids], max_length=config.encode_max_length,
                                    cache_dir=cache_dir)
-        self.bm25 = BM25Retriever(self.ids, [texts[i] for i in self.ids])
+        self.bm25 = BM25Retriever(self.ids, [texts[i] for i in self.ids], tokens=config.query_bm25_tokens)
         self._neighbours: JudgedNeighbours | None = None
 
     @property
