@@ -317,10 +317,17 @@ DDP_CONFIGS = {
 }
 
 
-def _ddp_worker(rank: int, world_size: int, port: int) -> None:
+def _mark(progress: str, rank: int, stage: str) -> None:
+    """Append a stage to the worker's progress file, so a timeout says where it stuck."""
+    with open(f"{progress}/rank{rank}.txt", "a", encoding="utf-8") as handle:
+        handle.write(f"{time.strftime('%H:%M:%S')} {stage}\n")
+
+
+def _ddp_worker(rank: int, world_size: int, port: int, progress: str) -> None:
     """Checks DDP gradients against the mean of per-worker gradients computed without DDP."""
     from torch.nn.parallel import DistributedDataParallel as DDP
 
+    _mark(progress, rank, "started")
     torch.set_num_threads(1)
     dist.init_process_group(
         "gloo",
@@ -329,9 +336,11 @@ def _ddp_worker(rank: int, world_size: int, port: int) -> None:
         world_size=world_size,
         timeout=timedelta(seconds=180),
     )
+    _mark(progress, rank, "process group up")
     try:
         batches = [make_batch(100 + r) for r in range(world_size)]
         for method, config in DDP_CONFIGS.items():
+            _mark(progress, rank, f"{method}: reference")
             per_worker = []
             for batch in batches:
                 m = make_model()
@@ -340,6 +349,7 @@ def _ddp_worker(rank: int, world_size: int, port: int) -> None:
             expected = {n: sum(g[n] for g in per_worker) / world_size for n in per_worker[0]}
 
             for bucket_view in (False, True):
+                _mark(progress, rank, f"{method}: ddp bucket_view={bucket_view}")
                 model = make_model()
                 ddp = DDP(model, gradient_as_bucket_view=bucket_view)
                 attack = make_attack(model, config)
@@ -356,6 +366,7 @@ def _ddp_worker(rank: int, world_size: int, port: int) -> None:
                         msg=f"{method} bucket_view={bucket_view} {name}",
                     )
 
+            _mark(progress, rank, f"{method}: control")
             # Control: without no_sync the attack sees the averaged clean gradient, so the
             # result differs; this shows the comparison above can fail.
             model = make_model()
@@ -365,8 +376,15 @@ def _ddp_worker(rank: int, world_size: int, port: int) -> None:
             )
             diff = (grads(model)[EMB] - expected[EMB]).abs().max().item()
             assert diff > 1e-5, f"{method}: syncing every backward went unnoticed ({diff})"
-    finally:
-        dist.destroy_process_group()
+    except BaseException:
+        # Skip the collective teardown: the other rank may never reach it. Exiting is enough.
+        _mark(progress, rank, "failed")
+        raise
+    # Both ranks must be done communicating before either tears down, else teardown can hang.
+    _mark(progress, rank, "checks passed")
+    dist.barrier()
+    dist.destroy_process_group()
+    _mark(progress, rank, "process group destroyed")
 
 
 def _free_port() -> int:
@@ -375,12 +393,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_ddp_gradients_are_the_mean_of_per_worker_adversarial_gradients():
+def test_ddp_gradients_are_the_mean_of_per_worker_adversarial_gradients(tmp_path):
     world_size, timeout_s = 2, 300  # generous: a guard against hangs on a loaded machine
-    context = mp.spawn(_ddp_worker, args=(world_size, _free_port()), nprocs=world_size, join=False)
+    args = (world_size, _free_port(), str(tmp_path))
+    context = mp.spawn(_ddp_worker, args=args, nprocs=world_size, join=False)
     deadline = time.monotonic() + timeout_s
     while not context.join(timeout=1):
         if time.monotonic() > deadline:
             for process in context.processes:
                 process.kill()
-            pytest.fail(f"DDP workers did not finish within {timeout_s} s")
+            progress = {p.name: p.read_text() for p in sorted(tmp_path.glob("rank*.txt"))}
+            pytest.fail(f"DDP workers did not finish within {timeout_s} s; progress: {progress}")
