@@ -1,0 +1,142 @@
+"""The ablation table of BENCHMARKS.md: each signal added in turn, on the dev splits.
+
+    python -m benchmarks.ablation --data ../shared/data --finetuned MODEL_DIR [--config configs/train-cpu.toml]
+        [--cache DIR]
+
+Home Depot dev (retrieval over the whole catalog; NDCG@10 graded, Recall/MRR with grade ≥ 5, ROC-AUC over judged
+pairs 5+ vs ≤ 3) and Amazon Scientific dev (k = 1 and 3 clicks). Prints markdown rows. Rank-fusion rows have no
+ROC-AUC: RRF gives no score to a judged product outside both top-100 lists. Judged pairs are scored as the
+config's ``pair_score`` says (default: the encoder's cosine, so every blend row of one model has the same ROC-AUC).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.quality import QuerySystem, SessionSystem, as_scores, rank_queries, rank_sessions
+from coldstart.blend import top_k
+from coldstart.retrieval_config import load_retrieval_config
+
+logger = logging.getLogger("benchmarks.ablation")
+
+
+def _fmt(x) -> str:
+    return "" if x is None else f"{x:.3f}"
+
+
+def homedepot_rows(data: Path, *, base: str, finetuned: str, config, cache: Path | None) -> list[tuple]:
+    from coldstart.fusion import reciprocal_rank_fusion
+    from coldstart.metrics import evaluate_run, roc_auc_judged
+    from coldstart.trec import read_qrels, read_requests
+
+    hd = data / "homedepot"
+    requests = [r for r in read_requests(hd / "queries_dev.tsv") if r.query]
+    qrels = read_qrels(hd / "qrels_dev.tsv")
+    rows = []
+
+    def score(name, weights, system):
+        run, pairs = rank_queries(system, requests, weights, qrels)
+        m = evaluate_run(qrels, as_scores(run), relevant_grade=5)
+        auc = None  # pair scores are the encoder's cosine (pair_score="dense"): meaningless for a bm25-only row
+        if weights.get("dense") or config.pair_score == "blend":
+            auc = roc_auc_judged(qrels, pairs, positive_min_grade=5, negative_max_grade=3)["auc"]
+        rows.append((name, m["ndcg@10"], m["recall@10"], m["recall@100"], m["mrr@10"], auc))
+        logger.info("%s %s", name, rows[-1][1:])
+
+    def rrf(name, system):
+        vectors = system.encode_queries([r.query for r in requests])
+        run = {}
+        for start in range(0, len(requests), 256):
+            chunk = requests[start:start + 256]
+            sig = system.signals([r.query for r in chunk], vectors[start:start + 256], ("dense", "bm25"))
+            for b, r in enumerate(chunk):
+                lists = [[(system.ids[i], float(sig[s][b][i])) for i in top_k(sig[s][b], 100)]
+                         for s in ("dense", "bm25") if sig[s][b].any()]
+                run[r.qid] = reciprocal_rank_fusion(lists, k=60, depth=100)
+        m = evaluate_run(qrels, as_scores(run), relevant_grade=5)
+        rows.append((name, m["ndcg@10"], m["recall@10"], m["recall@100"], m["mrr@10"], None))
+        logger.info("%s %s", name, rows[-1][1:])
+
+    w = config.query_weights
+    import dataclasses
+
+    # baselines as BENCHMARK.md defines them: bm25s tokenisation
+    system = QuerySystem(hd, model=base, config=dataclasses.replace(config, query_bm25_tokens="bm25s"),
+                         cache_dir=cache)
+    score("bm25 (baseline)", {"bm25": 1.0}, system)
+    score("base model (minilm)", {"dense": 1.0}, system)
+    rrf("base + bm25, rank fusion (baseline hybrid)", system)
+    system = QuerySystem(hd, model=finetuned, config=dataclasses.replace(config, query_bm25_tokens="bm25s"),
+                         cache_dir=cache)
+    score("+ fine-tuning (dense only)", {"dense": 1.0}, system)
+    rrf("+ hybrid: bm25, rank fusion", system)
+    score("+ hybrid: bm25, weighted z-scores", w, system)
+    system = QuerySystem(hd, model=finetuned, config=config, cache_dir=cache)
+    score(f"+ bm25 tokens={config.query_bm25_tokens!r} (the default config)", w, system)
+    score("+ judged neighbours (weight 0.3; not in the default)", dict(w, neighbours=0.3), system)
+    return rows
+
+
+def sessions_rows(data: Path, *, config, cache: Path | None) -> list[tuple]:
+    from coldstart.metrics import evaluate_run
+    from coldstart.trec import read_sessions, sessions_to_requests_and_qrels
+
+    sci = data / "amazon_scientific"
+    dev = read_sessions(sci / "sessions_dev.jsonl")
+    system = SessionSystem(sci, model="default", config=config, cache_dir=cache)
+    rows = []
+    for name, weights in [("content (minilm, baseline)", {"content": 1.0}), ("bm25 (baseline)", {"bm25": 1.0}),
+                          ("popularity (baseline)", {"popularity": 1.0}),
+                          ("+ session signal: co-visitation only", {"covisit": 1.0}),
+                          ("+ blend co-visitation + content + bm25 + popularity (default)", config.session_weights)]:
+        row = [name]
+        for k in (1, 3):
+            requests, qrels = sessions_to_requests_and_qrels(dev, k)
+            m = evaluate_run(qrels, as_scores(rank_sessions(system, requests, weights)))
+            row += [m["ndcg@10"], m["recall@10"], m["mrr@10"], m["recall@100"]]
+        rows.append(tuple(row))
+        logger.info("%s", row)
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--finetuned", required=True)
+    parser.add_argument("--base", default="default")
+    parser.add_argument("--config", default="configs/train-cpu.toml")
+    parser.add_argument("--cache", type=Path)
+    parser.add_argument("--only", choices=("homedepot", "sessions"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("bm25s", "transformers", "coldstart"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not (args.data / "homedepot").is_dir():
+        print(f"skipped: no benchmark data under {args.data}")
+        return 0
+    config = load_retrieval_config(args.config)
+    t0 = time.time()
+    if args.only != "sessions":
+        print("| Home Depot dev | NDCG@10 | Recall@10 | Recall@100 | MRR@10 | ROC-AUC |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for row in homedepot_rows(args.data, base=args.base, finetuned=args.finetuned, config=config,
+                                  cache=args.cache):
+            print(f"| {row[0]} | " + " | ".join(_fmt(x) for x in row[1:]) + " |", flush=True)
+    if args.only != "homedepot":
+        print("\n| Amazon Scientific dev | k=1 NDCG@10 | k=1 Recall@10 | k=1 MRR@10 | k=1 Recall@100 "
+              "| k=3 NDCG@10 | k=3 Recall@10 | k=3 MRR@10 | k=3 Recall@100 |")
+        print("| --- " * 9 + "|")
+        for row in sessions_rows(args.data, config=config, cache=args.cache):
+            print(f"| {row[0]} | " + " | ".join(_fmt(x) for x in row[1:]) + " |", flush=True)
+    print(f"\n({time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Reproduce the best numbers of BENCHMARKS.md from scratch with the default configuration.
+#
+#   benchmarks/reproduce_quality.sh DATA_DIR OUT_DIR
+#
+# DATA_DIR has the layout of ../shared/data. Trains only on homedepot/*_train.tsv (fine-tuning, judged
+# neighbours) and amazon_scientific/sessions_train.jsonl (co-visitation), then writes, for every other split:
+#   homedepot/queries_<split>.tsv          -> OUT_DIR/homedepot-<split>.run (+ .scores for qrels_<split>.tsv pairs)
+#   amazon_scientific/sessions_<split>.jsonl -> OUT_DIR/scientific-<split>-k1.run and -k3.run
+# CONFIG=... overrides the configuration (default configs/train-cpu.toml).
+set -euo pipefail
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 DATA_DIR OUT_DIR" >&2
+    exit 2
+fi
+DATA_DIR=$(cd "$1" && pwd)
+mkdir -p "$2"
+OUT_DIR=$(cd "$2" && pwd)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CONFIG=${CONFIG:-$ROOT/configs/train-cpu.toml}
+WORK=$OUT_DIR/.work
+HD=$DATA_DIR/homedepot
+
+cd "$ROOT"
+export RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+start=$(date +%s)
+rm -rf "$WORK/train"   # a fresh run: the same run id would otherwise resume an old checkpoint
+mkdir -p "$WORK"
+MODEL=default
+if [ -f "$HD/queries_train.tsv" ]; then
+    python -m jobs.finetune --config "$CONFIG" \
+        --queries "$HD/queries_train.tsv" --qrels "$HD/qrels_train.tsv" --catalog "$HD/catalog.parquet" \
+        --out "$WORK/models" --run-id reproduce --no-publish --set "storage_path='$WORK/train'" \
+        > "$WORK/finetune.json"
+    MODEL=$WORK/models/reproduce
+fi
+echo "training done after $(( $(date +%s) - start )) s" >&2
+python -m benchmarks.quality reproduce --data "$DATA_DIR" --out "$OUT_DIR" --model "$MODEL" \
+    --config "$CONFIG" --cache "$WORK/cache"
+echo "all done after $(( $(date +%s) - start )) s" >&2

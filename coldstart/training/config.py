@@ -1,0 +1,131 @@
+"""The training configuration: typed, frozen, validated when built, read from the ``[train]`` TOML table."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coldstart.adversarial import AdversarialConfig
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """Query augmentation during training; ``None``-like zeros switch a part off.
+
+    Kept as plain numbers here (not ``coldstart.augment.AugmentConfig``) so the config file stays flat;
+    :func:`pipelines.train` builds the augmenter from it on every worker.
+    """
+
+    synonym_prob: float = 0.0
+    typo_prob: float = 0.0
+    synonym_files: tuple[str, ...] = ()
+    backtranslation_model: str | None = None  # a HF translation model dir pair "src->pivot,pivot->src"
+    backtranslation_prob: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("synonym_prob", "typo_prob", "backtranslation_prob"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"train.augment.{name}={value}: use a probability in [0, 1]")
+
+    @property
+    def enabled(self) -> bool:
+        return self.synonym_prob > 0 or self.typo_prob > 0 or self.backtranslation_prob > 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One fine-tuning run. Sizes are per worker; the global batch is ``batch_size * num_workers``."""
+
+    model: str = "default"
+    pooling: str = "mean"
+    max_length: int = 48
+    # optimisation
+    max_steps: int = 600
+    batch_size: int = 32
+    lr: float = 3e-5
+    weight_decay: float = 0.01
+    warmup_steps: int = 30
+    grad_clip: float = 1.0
+    temperature: float = 0.05
+    seed: int = 0
+    # examples from graded judgments
+    strong_min_grade: int = 5
+    weak_min_grade: int = 4
+    weak_weight: float = 0.5
+    negative_max_grade: int = 2  # judged products at or below this grade are hard negatives
+    relevant_min_grade: int = 3  # a product judged at or above this is never a negative for its query
+    bm25_depth: int = 30  # hard negatives mined from the BM25 top-k (minus judged-relevant)
+    hard_negatives: int = 1  # per example and step
+    # resampling: probability of an example ∝ popularity(product) ** (resample_temperature - 1)
+    resample_temperature: float = 1.0  # 1 = as in the data; 0 = every product equally often
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    # Ray Train
+    num_workers: int = 2
+    use_gpu: bool = False
+    cpus_per_worker: float = 1.0
+    threads_per_worker: int = 1
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 2
+    max_failures: int = 2
+    storage_path: str = "./coldstart-store/train"  # local folder or s3://bucket/prefix
+    output: str | None = None  # store URI where the exported model goes (models/<run id>); None: storage_path
+    crash_at_step: int | None = None  # test hook: the last worker dies at this step on the first attempt
+    crash_marker: str | None = None  # test hook: a local file that records the crash, so it happens once
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise ValueError(f"train.temperature={self.temperature}: use a positive value such as 0.05")
+        if self.max_steps < 1 or self.batch_size < 2:
+            raise ValueError("train.max_steps must be ≥ 1 and train.batch_size ≥ 2 (in-batch negatives need two)")
+        if not self.weak_min_grade <= self.strong_min_grade:
+            raise ValueError("train.weak_min_grade must not exceed train.strong_min_grade")
+        if self.negative_max_grade >= self.relevant_min_grade:
+            raise ValueError("train.negative_max_grade must be below train.relevant_min_grade, or a judged-relevant "
+                             "product could become a negative")
+        if not 0.0 <= self.resample_temperature <= 1.0:
+            raise ValueError(f"train.resample_temperature={self.resample_temperature}: use a value in [0, 1]")
+        if self.num_workers < 1 or self.checkpoint_every < 1 or self.max_failures < -1:
+            raise ValueError("train.num_workers and train.checkpoint_every must be ≥ 1, max_failures ≥ -1")
+        if self.hard_negatives < 0 or self.bm25_depth < 0:
+            raise ValueError("train.hard_negatives and train.bm25_depth must be ≥ 0")
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def train_config_from_dict(raw: dict[str, Any], *, origin: str = "config") -> TrainConfig:
+    """Build from a mapping with optional ``augment`` and ``adversarial`` sub-tables; unknown keys are errors."""
+    raw = dict(raw)
+    sub = {"augment": AugmentSettings, "adversarial": AdversarialConfig}
+    kwargs: dict[str, Any] = {}
+    for name, cls in sub.items():
+        section = dict(raw.pop(name, {}) or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        bad = set(section) - known
+        if bad:
+            raise ValueError(f"{origin}: [train.{name}] has unknown keys {sorted(bad)}; known: {sorted(known)}")
+        if "synonym_files" in section:
+            section["synonym_files"] = tuple(section["synonym_files"])
+        kwargs[name] = cls(**section)
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    bad = set(raw) - known
+    if bad:
+        raise ValueError(f"{origin}: [train] has unknown keys {sorted(bad)}; known: {sorted(known)}")
+    return TrainConfig(**raw, **kwargs)
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read the ``[train]`` table of a TOML (or JSON) file."""
+    path = Path(path)
+    text = path.read_text()
+    raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    return train_config_from_dict(raw.get("train", {}), origin=str(path))

@@ -1,0 +1,109 @@
+"""One training step: build a batch, tokenise it once, clean + adversarial backward, clip, step.
+
+The adversarial part is :func:`coldstart.adversarial.adversarial_backward`; under DDP it is given
+``model.no_sync`` so every worker attacks its own batch and gradients are averaged once.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from coldstart.adversarial import Attack, adversarial_backward
+from coldstart.encoder import pool
+from coldstart.training.loss import contrastive_loss
+from coldstart.training.pairs import Example
+
+
+@dataclass
+class Batch:
+    """Texts of one step: ``queries`` (b), ``candidates`` (b positives, then the hard negatives), mask (b, n)."""
+
+    queries: list[str]
+    candidates: list[str]
+    weights: torch.Tensor  # (b,) float32
+    mask: torch.Tensor  # (b, n) bool, True = not a negative for that query
+
+
+def make_batch(
+    examples: Sequence[Example],
+    texts: Mapping[str, str],
+    *,
+    hard_negatives: int,
+    rng: random.Random,
+    augment: Callable[[str, random.Random], str] | None = None,
+) -> Batch:
+    """Pick ``hard_negatives`` per example (from its top negatives) and mask every judged-relevant candidate."""
+    cand_ids = [e.positive for e in examples]
+    for e in examples:
+        pool_ = list(e.negatives[: max(hard_negatives * 4, hard_negatives)])
+        cand_ids.extend(rng.sample(pool_, min(hard_negatives, len(pool_))))
+    mask = torch.tensor([[c in e.relevant or (c == e.positive) for c in cand_ids] for e in examples], dtype=torch.bool)
+    queries = [augment(e.query, rng) if augment is not None else e.query for e in examples]
+    return Batch(
+        queries=queries,
+        candidates=[texts[c] for c in cand_ids],
+        weights=torch.tensor([e.weight for e in examples], dtype=torch.float32),
+        mask=mask,
+    )
+
+
+def embed(model, encoded: Mapping[str, torch.Tensor], pooling: str) -> torch.Tensor:
+    """``(b, d)`` L2-normalised, with gradients: the same pooling as :class:`coldstart.encoder.Encoder`."""
+    hidden = model(**encoded).last_hidden_state
+    return F.normalize(pool(hidden, encoded["attention_mask"], pooling), p=2, dim=1)
+
+
+def train_step(
+    model,
+    tokenizer,
+    batch: Batch,
+    *,
+    attack: Attack,
+    optimizer: torch.optim.Optimizer,
+    scheduler=None,
+    temperature: float,
+    pooling: str = "mean",
+    max_length: int = 48,
+    grad_clip: float | None = 1.0,
+    device: torch.device | str = "cpu",
+    no_sync: Callable[[], ContextManager[None]] | None = None,
+) -> dict[str, float]:
+    """One optimiser step on ``batch``; returns the losses. Raises NonFiniteLossError on a NaN/inf loss."""
+    model.train()
+    q = {k: v.to(device) for k, v in tokenizer(batch.queries, padding=True, truncation=True, max_length=max_length,
+                                                 return_tensors="pt").items()}
+    c = {k: v.to(device) for k, v in tokenizer(batch.candidates, padding=True, truncation=True,
+                                                 max_length=max_length, return_tensors="pt").items()}
+    weights, mask = batch.weights.to(device), batch.mask.to(device)
+
+    def compute_loss() -> torch.Tensor:
+        # One forward over queries and candidates together: one DDP forward per backward, as no_sync needs.
+        n_q = q["input_ids"].shape[0]
+        both = _concat(q, c)
+        vectors = embed(model, both, pooling)
+        return contrastive_loss(vectors[:n_q], vectors[n_q:], temperature=temperature, weights=weights, mask=mask)
+
+    optimizer.zero_grad(set_to_none=True)
+    result = adversarial_backward(model, attack, compute_loss, no_sync=no_sync)
+    if grad_clip:
+        result["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip))
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return result
+
+
+def _concat(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Stack two tokenised batches, right-padding the shorter one (pad id 0, mask 0)."""
+    t = max(a["input_ids"].shape[1], b["input_ids"].shape[1])
+    out = {}
+    for key in a:
+        xa = F.pad(a[key], (0, t - a[key].shape[1]))
+        xb = F.pad(b[key], (0, t - b[key].shape[1]))
+        out[key] = torch.cat([xa, xb])
+    return out

@@ -1,0 +1,282 @@
+"""Ray Train glue: fine-tune the bi-encoder with DDP on CPU or GPU workers, checkpointing into the store.
+
+The logic lives in :mod:`coldstart.training`; this module only places it on Ray:
+
+- ``TorchTrainer`` with ``ScalingConfig`` from :class:`TrainConfig` (2 CPU workers here, GPU workers on a cluster);
+- the model wrapped by ``ray.train.torch.prepare_model`` (DDP; gloo on CPU, NCCL on GPU);
+- data: the examples travel in the loop config; each worker draws its own slice of a seeded, resampled order,
+  so a worker that restarts at step s sees exactly the batches it would have seen (resume continues, not repeats);
+- a checkpoint (model, optimiser, scheduler, step) every ``checkpoint_every`` steps to ``storage_path`` (a local
+  folder or ``s3://`` via pyarrow's S3FileSystem built from the AWS_* environment), ``FailureConfig`` so a killed
+  worker group restarts from the last checkpoint;
+- at the end, rank 0 writes the Hugging Face model directory into the last checkpoint; :func:`run_training`
+  downloads it, writes ``coldstart-model.json`` and publishes it to ``models/<run id>`` of the output store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from coldstart.training.config import TrainConfig
+from coldstart.training.pairs import Example
+
+logger = logging.getLogger(__name__)
+
+_STATE_FILE = "state.pt"
+_MODEL_SUBDIR = "model"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_dir: Path  # local HF directory with coldstart-model.json
+    model_uri: str | None  # where it was published (None when not published)
+    metrics: dict[str, Any]
+    checkpoint_path: str
+    seconds: float
+
+
+def _storage(path: str):
+    """(storage_path, filesystem) for RunConfig: s3:// via an explicit pyarrow S3FileSystem from AWS_* env."""
+    if not path.startswith("s3://"):
+        return str(Path(path).expanduser().resolve()), None
+    import pyarrow.fs as pafs
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    kwargs: dict[str, Any] = {}
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        kwargs.update(endpoint_override=host or endpoint, scheme=scheme if host else "https")
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        kwargs.update(access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"))
+    kwargs["region"] = os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    return path[len("s3://"):], pafs.S3FileSystem(**kwargs)
+
+
+def _batch_indices(order_for, step: int, global_batch: int, n: int, rank: int, world: int) -> list[int]:
+    """This worker's example indices at ``step``: global positions [step*B, (step+1)*B), rank-strided."""
+    out = []
+    for pos in range(step * global_batch + rank, (step + 1) * global_batch, world):
+        epoch, offset = divmod(pos, n)
+        out.append(int(order_for(epoch)[offset]))
+    return out
+
+
+def train_loop(loop_config: dict[str, Any]) -> None:
+    """Runs on every Ray Train worker."""
+    import ray.train
+    import ray.train.torch
+    import torch
+    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+
+    from coldstart.adversarial import make_attack
+    from coldstart.model_source import resolve_model_dir
+    from coldstart.training.sampling import epoch_order, item_indices
+    from coldstart.training.step import make_batch, train_step
+
+    config: TrainConfig = loop_config["config"]
+    examples: list[Example] = loop_config["examples"]
+    texts: dict[str, str] = loop_config["texts"]
+    torch.set_num_threads(config.threads_per_worker)
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.manual_seed(config.seed)
+
+    model_dir = resolve_model_dir(config.model)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    try:
+        model = AutoModel.from_pretrained(model_dir, add_pooling_layer=False)  # unused pooler breaks DDP
+    except TypeError:
+        model = AutoModel.from_pretrained(model_dir)
+    model = ray.train.torch.prepare_model(model)
+    inner = getattr(model, "module", model)
+    device = next(inner.parameters()).device
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
+    attack = make_attack(model, config.adversarial)
+    augment = _make_augmenter(config)
+
+    start = 0
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as d:
+            state = torch.load(Path(d) / _STATE_FILE, map_location=device, weights_only=False)
+        inner.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start = int(state["step"])
+        logger.info("rank %d resumed at step %d", rank, start)
+
+    items = item_indices([e.positive for e in examples])
+    orders: dict[int, Any] = {}
+
+    def order_for(epoch: int):
+        if epoch not in orders:
+            orders[epoch] = epoch_order(items, temperature=config.resample_temperature, seed=config.seed, epoch=epoch)
+        return orders[epoch]
+
+    global_batch = config.batch_size * world
+    no_sync = getattr(model, "no_sync", None)
+    t0, done_since, pairs_since = time.perf_counter(), 0, 0
+    for step in range(start, config.max_steps):
+        if config.crash_at_step is not None and step == config.crash_at_step and rank == world - 1 \
+                and _first_crash(config, resumed=checkpoint is not None):
+            logger.warning("crash_at_step=%d: worker %d exits on purpose (test hook)", step, rank)
+            os._exit(1)
+        rng = random.Random(config.seed * 1_000_003 + step * 101 + rank)
+        idx = _batch_indices(order_for, step, global_batch, len(examples), rank, world)
+        batch = make_batch([examples[i] for i in idx], texts, hard_negatives=config.hard_negatives, rng=rng,
+                           augment=augment)
+        out = train_step(model, tokenizer, batch, attack=attack, optimizer=optimizer, scheduler=scheduler,
+                         temperature=config.temperature, pooling=config.pooling, max_length=config.max_length,
+                         grad_clip=config.grad_clip, device=device, no_sync=no_sync)
+        done_since += 1
+        pairs_since += global_batch
+        last = step + 1 == config.max_steps
+        if (step + 1) % config.checkpoint_every == 0 or last:
+            elapsed = time.perf_counter() - t0
+            metrics = {"step": step + 1, "loss": out["loss_clean"], "loss_adv": out.get("loss_adv"),
+                       "pairs_per_s": pairs_since / elapsed, "s_per_step": elapsed / done_since,
+                       "resumed_from": start}
+            with tempfile.TemporaryDirectory() as tmp:
+                ckpt = None
+                if rank == 0:
+                    torch.save({"model": inner.state_dict(), "optimizer": optimizer.state_dict(),
+                                "scheduler": scheduler.state_dict(), "step": step + 1}, Path(tmp) / _STATE_FILE)
+                    if last:
+                        inner.save_pretrained(Path(tmp) / _MODEL_SUBDIR)
+                        tokenizer.save_pretrained(Path(tmp) / _MODEL_SUBDIR)
+                    ckpt = ray.train.Checkpoint.from_directory(tmp)
+                ray.train.report(metrics, checkpoint=ckpt)
+            if world > 1:
+                # every worker waits until rank 0's checkpoint is persisted: a worker that dies right after a
+                # checkpoint step must not be able to outrun it (seen on a loaded machine: restart from step 0)
+                torch.distributed.barrier()
+            t0, done_since, pairs_since = time.perf_counter(), 0, 0
+            if rank == 0:
+                logger.info("step %d/%d loss %.4f %.1f pairs/s", step + 1, config.max_steps, out["loss_clean"],
+                            metrics["pairs_per_s"])
+
+
+def _first_crash(config: TrainConfig, *, resumed: bool) -> bool:
+    """Test hook: true the first time only (a marker file created atomically, else 'not resumed yet')."""
+    if config.crash_marker is None:
+        return not resumed
+    try:
+        os.close(os.open(config.crash_marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True
+
+
+def _make_augmenter(config: TrainConfig):
+    """The query augmenter on this worker, or None. Built from :mod:`coldstart.augment` (synonyms, typos, BT)."""
+    settings = config.augment
+    if not settings.enabled:
+        return None
+    from coldstart.augment.config import AugmentConfig, SynonymConfig, make_augmenter
+    from coldstart.augment.typos import TypoConfig
+
+    bt = None
+    if settings.backtranslation_model and settings.backtranslation_prob > 0:
+        from coldstart.augment.backtranslate import BackTranslationConfig
+
+        forward, _, backward = settings.backtranslation_model.partition(",")
+        bt = BackTranslationConfig(forward_model=forward.strip(), backward_model=backward.strip())
+    return make_augmenter(AugmentConfig(
+        synonyms=SynonymConfig(files=settings.synonym_files) if settings.synonym_prob > 0 else None,
+        synonym_prob=settings.synonym_prob,
+        typos=TypoConfig() if settings.typo_prob > 0 else None,
+        typo_prob=settings.typo_prob,
+        backtranslation=bt,
+        backtranslation_prob=settings.backtranslation_prob,
+    ))
+
+
+def run_training(
+    config: TrainConfig,
+    examples: Sequence[Example],
+    texts: Mapping[str, str],
+    *,
+    run_id: str,
+    out_dir: Path,
+    data_fingerprint: str = "",
+    publish: bool = True,
+) -> TrainResult:
+    """Train on Ray (joins ``RAY_ADDRESS`` or starts a local Ray); returns the exported model.
+
+    Re-running with the same ``run_id`` and ``storage_path`` resumes from the run's last checkpoint.
+    """
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from coldstart.store import open_store
+    from coldstart.training.export import publish_model, write_model_manifest
+    from pipelines.ray_runtime import init_ray
+
+    if not examples:
+        raise ValueError("no training examples; check the qrels/sessions files and the grade thresholds")
+    missing = {e.positive for e in examples} - set(texts)
+    if missing:
+        raise ValueError(f"{len(missing)} positives have no text (e.g. {next(iter(missing))!r}); use the catalog "
+                         "the judgments refer to")
+    init_ray()
+    storage_path, fs = _storage(config.storage_path)
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config={"config": config, "examples": list(examples), "texts": dict(texts)},
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=config.num_workers, use_gpu=config.use_gpu,
+            resources_per_worker={"CPU": config.cpus_per_worker, **({"GPU": 1} if config.use_gpu else {})}),
+        run_config=ray.train.RunConfig(
+            name=run_id, storage_path=storage_path, storage_filesystem=fs,
+            failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.keep_checkpoints),
+            # workers may have started before the AWS_* variables were set (a long-lived local Ray)
+            worker_runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("AWS_")}}),
+    )
+    t0 = time.perf_counter()
+    result = trainer.fit()
+    seconds = time.perf_counter() - t0
+    if result.error is not None:
+        raise result.error
+    model_dir = Path(out_dir) / run_id
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    with result.checkpoint.as_directory() as d:
+        shutil.copytree(Path(d) / _MODEL_SUBDIR, model_dir)
+    metrics = dict(result.metrics or {})
+    metrics["train_seconds"] = seconds
+    write_model_manifest(model_dir, base_model=config.model, data=data_fingerprint, config=config.to_dict(),
+                         metrics=metrics, run_id=run_id)
+    uri = publish_model(model_dir, open_store(config.output or config.storage_path), run_id) if publish else None
+    return TrainResult(model_dir=model_dir, model_uri=uri, metrics=metrics, checkpoint_path=result.checkpoint.path,
+                       seconds=seconds)
+
+
+def export_checkpoint(checkpoint_dir: str | Path, out_dir: Path, config: TrainConfig, *, run_id: str,
+                      data_fingerprint: str = "") -> Path:
+    """A Hugging Face model directory (+ manifest) from any training checkpoint, e.g. one of a stopped run."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from coldstart.model_source import resolve_model_dir
+    from coldstart.training.export import write_model_manifest
+
+    state = torch.load(Path(checkpoint_dir) / _STATE_FILE, map_location="cpu", weights_only=False)
+    base = resolve_model_dir(config.model)
+    model = AutoModel.from_pretrained(base, add_pooling_layer=False)
+    model.load_state_dict(state["model"])
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(base).save_pretrained(out)
+    write_model_manifest(out, base_model=config.model, data=data_fingerprint, config=config.to_dict(),
+                         metrics={"step": int(state["step"]), "exported_from": str(checkpoint_dir)}, run_id=run_id)
+    return out
