@@ -9,8 +9,9 @@ Kinds (``IndexConfig.kind``):
 - ``ivf_pq`` / ``ivf_sq8``: inverted lists with product or 8-bit scalar quantisation, for catalogs that do not
   fit in memory as float32 (``nlist`` lists, ``nprobe`` probed).
 
-When FAISS sees a GPU (``faiss.get_num_gpus() > 0``, the ``faiss-gpu`` build) flat and IVF indexes are copied to
-it for search; HNSW has no GPU version and stays on the CPU.
+When FAISS sees a GPU (``faiss.get_num_gpus() > 0``, the ``faiss-gpu`` build) IVF indexes are trained and filled
+on it, and flat and IVF indexes are searched on it (the serialised copy is always the CPU one); HNSW has no GPU
+version and stays on the CPU.
 """
 
 from __future__ import annotations
@@ -185,24 +186,35 @@ def _build_faiss(vectors: np.ndarray, config: IndexConfig):
     n, d = vectors.shape
     if config.kind == "flat":
         index = faiss.IndexFlatIP(d)
+        index.add(vectors)
     elif config.kind == "hnsw":
         index = faiss.IndexHNSWFlat(d, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = config.ef_construction
+        index.add(vectors)
     else:
         nlist = config.nlist or int(max(1, min(4 * np.sqrt(n), n // 39)))
         quantizer = faiss.IndexFlatIP(d)
+        gpu_ok = _gpu_available(config)
         if config.kind == "ivf_pq":
             m = config.pq_m or max(1, d // 8)
             if d % m:
                 raise ValueError(f"index.pq_m={m} must divide the dimension {d}")
             nbits = 8 if n >= 256 * 39 else max(1, int(np.log2(max(2, n // 39))))
             index = faiss.IndexIVFPQ(quantizer, d, nlist, m, nbits, faiss.METRIC_INNER_PRODUCT)
+            gpu_ok = gpu_ok and nbits == 8  # FAISS's GPU IVFPQ only takes 8-bit codes
         else:
             index = faiss.IndexIVFScalarQuantizer(
                 quantizer, d, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
             )
-        index.train(vectors)
-    index.add(vectors)
+        if gpu_ok:  # k-means training is the expensive part of an IVF build: do it on the GPU
+            logger.info("training the %s index on the GPU (%d vectors, %d lists)", config.kind, n, nlist)
+            on_gpu = faiss.index_cpu_to_gpu(_gpu_resources(), 0, index)
+            on_gpu.train(vectors)
+            on_gpu.add(vectors)
+            index = faiss.index_gpu_to_cpu(on_gpu)  # the CPU copy is what gets serialised
+        else:
+            index.train(vectors)
+            index.add(vectors)
     _set_search_params(index, config)
     return index
 
@@ -214,11 +226,28 @@ def _set_search_params(index, config: IndexConfig) -> None:
         index.nprobe = config.nprobe
 
 
-def _maybe_to_gpu(index, config: IndexConfig):
+_GPU_RESOURCES = None
+
+
+def _gpu_resources():
+    """One ``StandardGpuResources`` per process, made on first use: each one reserves GPU scratch memory, and a
+    GPU index must not outlive the resources it was made with."""
+    global _GPU_RESOURCES
+    if _GPU_RESOURCES is None:
+        _GPU_RESOURCES = import_faiss().StandardGpuResources()
+    return _GPU_RESOURCES
+
+
+def _gpu_available(config: IndexConfig) -> bool:
+    """FAISS has GPU support and sees a GPU, the config allows it, and the kind has a GPU version (not HNSW)."""
     faiss = import_faiss()
     if config.use_gpu == "never" or config.kind == "hnsw" or not hasattr(faiss, "StandardGpuResources"):
-        return index
-    if faiss.get_num_gpus() == 0:
+        return False
+    return faiss.get_num_gpus() > 0
+
+
+def _maybe_to_gpu(index, config: IndexConfig):
+    if not _gpu_available(config):
         return index
     logger.info("moving the %s index to the GPU", config.kind)
-    return faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+    return import_faiss().index_cpu_to_gpu(_gpu_resources(), 0, index)

@@ -61,7 +61,30 @@ def _parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def write_version(
+@dataclass
+class StagedVersion:
+    """A version whose items and index are written but which is not published yet.
+
+    More files (a report, the quarantine) can be added with :meth:`put` until :meth:`publish` writes the manifest
+    and moves ``LATEST``. A run that dies before then leaves an unpublished folder that no reader follows and
+    that :func:`coldstart.retention.apply_retention` removes once it is past the grace period.
+    """
+
+    writer: VersionWriter
+    fields: dict[str, Any]
+
+    @property
+    def version(self) -> str:
+        return self.writer.version
+
+    def put(self, name: str, data: bytes) -> None:
+        self.writer.put(name, data)
+
+    def publish(self) -> Manifest:
+        return self.writer.publish(**self.fields)
+
+
+def stage_version(
     store: ArtifactStore,
     *,
     items: pa.Table,
@@ -69,27 +92,34 @@ def write_version(
     encoder: EncoderInfo,
     index_config: IndexConfig,
     catalog: dict[str, Any],
-    extra_files: dict[str, bytes] | None = None,
     parent: str | None = None,
     version: str | None = None,
     extra: dict[str, Any] | None = None,
-) -> Manifest:
-    """Write items, vectors and the index as a new version, then publish it (``LATEST`` moves last)."""
+) -> StagedVersion:
+    """Build the index and write items + vectors + index as a new, not yet published, version."""
     index = VectorIndex.build(items.column("item_id").to_pylist(), vectors, index_config)
-    writer = VersionWriter(store, version)
+    writer = VersionWriter(store, version)  # after the build: the id's timestamp is when files start to appear
     writer.put(ITEMS_FILE, _parquet_bytes(items_table(items, vectors)))
     writer.put(INDEX_FILE, index.serialize())
+    fields = dict(encoder=encoder, metric="cosine", index=asdict(index_config), rows=items.num_rows,
+                  catalog=catalog, parent=parent, extra=extra or {})
+    return StagedVersion(writer, fields)
+
+
+def write_version(
+    store: ArtifactStore,
+    *,
+    extra_files: dict[str, bytes] | None = None,
+    **stage_args: Any,
+) -> Manifest:
+    """Write items, vectors and the index as a new version, then publish it (``LATEST`` moves last).
+
+    ``stage_args`` are those of :func:`stage_version`.
+    """
+    staged = stage_version(store, **stage_args)
     for name, data in (extra_files or {}).items():
-        writer.put(name, data)
-    return writer.publish(
-        encoder=encoder,
-        metric="cosine",
-        index=asdict(index_config),
-        rows=items.num_rows,
-        catalog=catalog,
-        parent=parent,
-        extra=extra or {},
-    )
+        staged.put(name, data)
+    return staged.publish()
 
 
 @dataclass

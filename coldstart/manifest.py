@@ -77,6 +77,14 @@ def new_version_id(now: dt.datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z-" + secrets.token_hex(4)
 
 
+def version_created_at(version: str) -> dt.datetime | None:
+    """The UTC time encoded in an id made by :func:`new_version_id`; None for an id of another form."""
+    try:
+        return dt.datetime.strptime(version[:15], "%Y%m%dT%H%M%S").replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

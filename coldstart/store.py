@@ -299,9 +299,12 @@ class S3Store(_StoreBase):
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError as err:
-            if err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 404:
                 raise StoreError(f"S3 error on {self.uri}: NoSuchBucket: bucket {self.bucket!r} does not exist: "
                                  "create it or fix the bucket name in the URI") from None
+            if status == 403:  # HEAD responses carry no error code: ask once more with a body to learn which
+                self._call("list bucket", self.client.list_objects_v2, Bucket=self.bucket, MaxKeys=1)
             raise _explain_client_error(err, self.uri) from None
         except Exception as err:  # connection refused, bad endpoint URL, ...
             raise StoreError(f"S3 error on {self.uri}: cannot reach the endpoint: {err}") from None

@@ -8,11 +8,13 @@ Stages:
 3. embed the rest with Ray Data: texts sorted by token length and cut into blocks, so every batch pads to
    about its own length, mapped through an actor pool that loads the model once per actor (fractional CPUs or
    whole GPUs per actor, from config);
-4. build the FAISS index, write items + vectors + index + quarantine + report as a new version, and move the
-   ``LATEST`` pointer last.
+4. build the FAISS index, write items + vectors + index + quarantine + ``report.json`` (counts and seconds) as a
+   new version, then its manifest, and move the ``LATEST`` pointer last;
+5. retention: drop versions beyond the newest ``embed.retention`` and folders of runs that died before
+   publishing, never the live version.
 
 A run with no catalog change publishes nothing. Counts always add up: rows read = embedded + carried over +
-quarantined.
+quarantined. ``LATEST`` is the last write, so a run killed at any point leaves the live version untouched.
 """
 
 from __future__ import annotations
@@ -32,13 +34,15 @@ from coldstart.catalog import ValidatedCatalog, validate_catalog
 from coldstart.config import JobConfig
 from coldstart.encoder import Encoder, EncoderConfig, describe_encoder
 from coldstart.incremental import EmbeddingPlan, plan_embedding
-from coldstart.index_store import ITEMS_FILE, arrow_to_vectors, write_version
+from coldstart.index_store import ITEMS_FILE, arrow_to_vectors, stage_version
 from coldstart.manifest import EncoderInfo, latest_version, read_manifest, read_verified
 from coldstart.model_source import resolve_model_dir
 from coldstart.retention import apply_retention
 from coldstart.store import ArtifactStore, S3Store, open_store
 
 logger = logging.getLogger(__name__)
+
+REPORT_FILE = "report.json"
 
 
 class EmbedActor:
@@ -59,6 +63,8 @@ class EmbedResult:
     counts: dict[str, int]
     seconds: dict[str, float] = field(default_factory=dict)
     store: str = ""
+    full_reembed: bool = False  # every product was embedded (first run, another encoder, or incremental off)
+    removed: list[str] = field(default_factory=list)  # version folders deleted by retention
 
     def summary(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,10 +167,17 @@ def run_embed_job(config: JobConfig) -> EmbedResult:
     plan: EmbeddingPlan = plan_embedding(catalog.good, live_table, same_encoder=same_encoder)
     counts = {**catalog.counts(), **plan.counts(), "embedded": int(len(plan.embed_rows)),
               "carried_over": int(len(plan.unchanged_rows))}
+    seconds["plan"] = time.perf_counter() - t0 - seconds["validate"]
     if plan.is_noop and catalog.rows_quarantined == _live_quarantined(store, live_version):
         logger.info("catalog unchanged since version %s: nothing to publish", live_version)
+        removed = apply_retention(store, keep=config.embed.retention)
         return EmbedResult(version=live_version, published=False, counts=counts,
-                           seconds={"total": time.perf_counter() - t0}, store=store.uri)
+                           seconds={**seconds, "total": time.perf_counter() - t0}, store=store.uri, removed=removed)
+    if live_encoder is not None and not same_encoder:
+        logger.info("the encoder changed since version %s (%s → %s): re-embedding everything", live_version,
+                    live_encoder.fingerprint[:12], encoder.fingerprint[:12])
+    logger.info("embedding %d products (%d new, %d changed), carrying over %d, dropping %d",
+                counts["embedded"], counts["new"], counts["changed"], counts["carried_over"], counts["deleted"])
 
     t1 = time.perf_counter()
     to_embed = catalog.good.take(pa.array(plan.embed_rows))
@@ -181,25 +194,27 @@ def run_embed_job(config: JobConfig) -> EmbedResult:
         vectors[plan.unchanged_rows] = live_vectors[plan.carry_from]
 
     t2 = time.perf_counter()
-    report = {"counts": counts, "catalog": config.catalog, "parent": live_version, "seconds": seconds}
-    manifest = write_version(
+    staged = stage_version(
         store,
         items=catalog.good,
         vectors=vectors,
         encoder=encoder,
         index_config=config.index,
         catalog={"uri": config.catalog, "fingerprint": catalog.fingerprint(), **catalog.counts()},
-        extra_files={"quarantine.jsonl": catalog.quarantine_jsonl(),
-                     "report.json": json.dumps(report, indent=2).encode()},
         parent=live_version,
         extra={"counts": counts},
     )
-    seconds["index_and_publish"] = time.perf_counter() - t2
-    removed = apply_retention(store, keep=config.embed.retention)
+    staged.put("quarantine.jsonl", catalog.quarantine_jsonl())
+    seconds["index_and_write"] = time.perf_counter() - t2
+    # The report is the version's last file, so its total covers everything but the manifest and LATEST writes.
     seconds["total"] = time.perf_counter() - t0
-    if removed:
-        logger.info("retention removed versions %s", removed)
-    return EmbedResult(version=manifest.version, published=True, counts=counts, seconds=seconds, store=store.uri)
+    report = {"version": staged.version, "parent": live_version, "catalog": config.catalog,
+              "full_reembed": plan.full, "counts": counts, "seconds": seconds}
+    staged.put(REPORT_FILE, json.dumps(report, indent=2).encode())
+    manifest = staged.publish()
+    removed = apply_retention(store, keep=config.embed.retention)
+    return EmbedResult(version=manifest.version, published=True, counts=counts, seconds=seconds, store=store.uri,
+                       full_reembed=plan.full, removed=removed)
 
 
 def _live_quarantined(store: ArtifactStore, version: str | None) -> int | None:

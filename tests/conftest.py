@@ -12,6 +12,20 @@ import pytest
 pytest_plugins = ["tests.fixtures.s3"]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Skip ``gpu`` tests where torch sees no CUDA device (checked only when such tests were collected)."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False); see benchmarks/gpu_check.sh")
+    for item in gpu_items:
+        item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """One local Ray for the whole session (2 CPUs, loopback, no dashboard); shut down at the end."""

@@ -1,0 +1,70 @@
+"""jobs.evaluate end to end on a version written in-process (no Ray): search, TREC run, metrics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from coldstart.catalog import validate_catalog
+from coldstart.encoder import Encoder, EncoderConfig
+from coldstart.index import IndexConfig
+from coldstart.index_store import write_version
+from coldstart.store import LocalStore
+from jobs.evaluate import main
+
+
+@pytest.fixture
+def published_store(tmp_path, sample_catalog_path, tiny_model_dir):
+    catalog = validate_catalog(str(sample_catalog_path))
+    encoder = Encoder(EncoderConfig(model=str(tiny_model_dir), device="cpu"))
+    store = LocalStore(tmp_path / "store")
+    write_version(store, items=catalog.good, vectors=encoder.encode(catalog.good.column("text").to_pylist()),
+                  encoder=encoder.info(), index_config=IndexConfig(), catalog={"uri": str(sample_catalog_path)})
+    return store, catalog.good
+
+
+def test_evaluate_job_searches_the_live_version_and_scores_the_run(tmp_path, published_store, tiny_model_dir,
+                                                                  capsys):
+    store, items = published_store
+    # Each query is a product's own (unique) text: the product must come back first.
+    texts, ids = items.column("text").to_pylist(), items.column("item_id").to_pylist()
+    unique = [i for i, t in enumerate(texts) if texts.count(t) == 1][:20]
+    (tmp_path / "requests.tsv").write_text("".join(f"q{i}\t{texts[i]}\n" for i in unique))
+    (tmp_path / "qrels.tsv").write_text("".join(f"q{i}\t0\t{ids[i]}\t1\n" for i in unique))
+    config = tmp_path / "eval.toml"
+    config.write_text(f'store = "{store.root}"\n[encoder]\nmodel = "{tiny_model_dir}"\ndevice = "cpu"\n')
+
+    status = main(["--config", str(config), "--requests", str(tmp_path / "requests.tsv"),
+                   "--qrels", str(tmp_path / "qrels.tsv"), "--k", "10", "--out-dir", str(tmp_path / "out")])
+    assert status == 0
+    search_summary, metrics = _json_objects(capsys.readouterr().out)
+    assert search_summary["requests"] == len(unique) and search_summary["empty_results"] == 0
+    assert (tmp_path / "out" / "run.trec").is_file()
+    assert metrics["queries"] == len(unique) and metrics["mrr@10"] == pytest.approx(1.0)
+
+
+def test_evaluate_job_fails_with_one_line_when_nothing_is_published(tmp_path, tiny_model_dir, capsys):
+    (tmp_path / "requests.tsv").write_text("q1\tgarden chair\n")
+    (tmp_path / "qrels.tsv").write_text("q1\t0\tSKU00001\t1\n")
+    config = tmp_path / "eval.toml"
+    config.write_text(f'store = "{tmp_path / "empty"}"\n[encoder]\nmodel = "{tiny_model_dir}"\n')
+    status = main(["--config", str(config), "--requests", str(tmp_path / "requests.tsv"),
+                   "--qrels", str(tmp_path / "qrels.tsv"), "--out-dir", str(tmp_path / "out")])
+    assert status == 1
+    err = capsys.readouterr().err.splitlines()
+    (cause,) = [i for i, line in enumerate(err) if line.startswith("error: ")]  # log lines may come before it
+    assert err[cause].startswith("error: no index version is published in ")
+    assert err[cause + 1] == "Traceback (most recent call last):"
+
+
+def _json_objects(text: str) -> list[dict]:
+    """The JSON documents printed one after another (compact or indented)."""
+    decoder, out, pos = json.JSONDecoder(), [], 0
+    while pos < len(text):
+        if text[pos].isspace():
+            pos += 1
+            continue
+        obj, pos = decoder.raw_decode(text, pos)
+        out.append(obj)
+    return out

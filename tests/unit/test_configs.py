@@ -1,0 +1,35 @@
+"""The shipped profiles load and say what they promise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from coldstart.config import load_config
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def test_laptop_profile_is_local_and_fits_two_cores():
+    config = load_config(CONFIGS / "laptop.toml")
+    assert "://" not in config.store  # a local folder
+    assert config.encoder.model == "default"
+    assert config.embed.actors == 2 and config.embed.cpus_per_actor == 0.5 and config.embed.gpus_per_actor == 0
+    assert config.embed.actors * config.embed.cpus_per_actor < 2  # leaves room for the read tasks
+    assert config.embed.incremental
+
+
+def test_cluster_profile_uses_s3_gpus_and_hnsw():
+    config = load_config(CONFIGS / "cluster.toml")
+    assert config.store.startswith("s3://") and config.catalog.startswith("s3://")
+    assert config.embed.gpus_per_actor == 1 and config.embed.cpus_per_actor == 1
+    assert config.index.kind == "hnsw"
+    assert config.encoder.device == "auto"  # a CPU-only head node can still run the driver
+    assert config.embed.incremental
+
+
+@pytest.mark.parametrize("name", ["laptop.toml", "cluster.toml"])
+def test_flags_override_the_profile(name):
+    config = load_config(CONFIGS / name).replace(catalog="/data/catalog.parquet", store="/tmp/store")
+    assert (config.catalog, config.store) == ("/data/catalog.parquet", "/tmp/store")
