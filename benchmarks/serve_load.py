@@ -33,6 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -142,6 +143,15 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: only what this script started
                 self.proc.wait()
         self._log.close()
+
+
+def serve_env() -> dict[str, str]:
+    """Environment of a ``serve run`` on a private local Ray: loopback, no auth token, replicas import the repo.
+
+    RAY_TMPDIR is a fresh short path: Ray's socket paths must stay under 107 bytes.
+    """
+    return {**RAY_ENV, "RAY_TMPDIR": tempfile.mkdtemp(prefix="csray-"), "PYTHONPATH": str(REPO),
+            "HF_HUB_OFFLINE": "1"}
 
 
 def serve_config(base: Path, out: Path, *, port: int, store: str, overrides: dict) -> Path:
@@ -297,8 +307,6 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     work = args.out.parent
 
-    ray_tmp = work / "ray-tmp"
-    ray_tmp.mkdir(exist_ok=True)
     servers = {}
     if "plain" in systems:
         for threads in (int(t) for t in args.plain_threads.split(",")):
@@ -318,12 +326,12 @@ def main(argv: list[str] | None = None) -> int:
         # replicas import the app, as in docs/serving.md.
         servers["serve"] = Server("serve", [str(serve_cli), "run", "--address", "local", str(config)],
                                   f"http://127.0.0.1:{serve_port}",
-                                  env={**RAY_ENV, "RAY_TMPDIR": str(ray_tmp.resolve()), "PYTHONPATH": str(REPO),
-                                       "HF_HUB_OFFLINE": "1"},
+                                  env=serve_env(),
                                   log=work / "serve_run.log")
 
     results: list[LevelResult] = []
     started_at = dt.datetime.now(dt.timezone.utc)
+    load_at_start = os.getloadavg()
     entered = []
     try:
         for server in servers.values():
@@ -356,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         "date": started_at.isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_at_end": os.getloadavg()},
+                    "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg()},
         "store": args.store, "index_version": version, "queries": [str(p) for p in args.queries], "distinct_queries": len(set(queries)),
         "serve_overrides": overrides, "zipf": args.zipf, "results": [asdict(r) for r in results],
     }

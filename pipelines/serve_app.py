@@ -6,7 +6,7 @@ Three deployments, composed with deployment handles:
   query for ``@serve.batch``: concurrent cache misses share one forward pass.
 - :class:`Retriever` serves the live index version (:class:`~coldstart.live_index.LiveIndex`: loaded and verified
   at start, swapped when a new one is published, a refused one never replaces the last good one). Users that
-  arrive together are searched in one FAISS call, then re-ranked with MMR when they asked for diversity.
+  arrive together are searched in one index call, then re-ranked with MMR when they asked for diversity.
 - :class:`Ingress` is the FastAPI app: validation with messages that say what to change, ``/recommend``,
   ``/healthz``, ``/metrics``, ``/items/{item_id}``, and the request metrics.
 
