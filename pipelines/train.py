@@ -129,6 +129,9 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         if config.crash_at_step is not None and step == config.crash_at_step and rank == world - 1 \
                 and _first_crash(config, resumed=checkpoint is not None):
             logger.warning("crash_at_step=%d: worker %d exits on purpose (test hook)", step, rank)
+            # Ray Train's controller registers reported checkpoints asynchronously; a crash in the same instant
+            # as the report can lose it (seen under load: a restart from step 0). A real crash comes later.
+            time.sleep(10)
             os._exit(1)
         rng = random.Random(config.seed * 1_000_003 + step * 101 + rank)
         idx = _batch_indices(order_for, step, global_batch, len(examples), rank, world)
