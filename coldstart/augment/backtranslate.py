@@ -32,6 +32,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from coldstart.device import resolve_device
+
 logger = logging.getLogger(__name__)
 
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
@@ -56,17 +58,6 @@ class BackTranslationConfig:
                 raise ValueError(f"BackTranslationConfig.{name} must be >= 1")
 
 
-def resolve_device(device: str) -> Any:
-    """``"auto"`` -> CUDA when available else CPU; ``"cuda"`` without CUDA is an error."""
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device={device!r} but CUDA is not available; use 'cpu' or 'auto'")
-    return torch.device(device)
-
-
 def _load(path: str, device: Any) -> tuple[Any, Any]:
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -87,7 +78,7 @@ class BackTranslator:
 
     def __init__(self, config: BackTranslationConfig):
         self.config = config
-        self.device = resolve_device(config.device)
+        self.device = resolve_device(config.device)  # the project-wide rule (coldstart.device)
         self._forward = _load(config.forward_model, self.device)
         self._backward = _load(config.backward_model, self.device)
 
