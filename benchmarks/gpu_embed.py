@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpus-per-actor", type=float, default=0.5)
     args = parser.parse_args(argv)
 
-    from coldstart.cli import _setup_logging
+    from coldstart.cli import setup_logging
 
-    _setup_logging(False)
+    setup_logging(False)
     titles, source = load_titles(Path(args.catalog), args.limit)
     encoder, vectors = bench_encoder(titles, device=args.device, batch_size=args.batch_size)
     out = {"titles": source, "encoder": encoder, "faiss": bench_faiss(vectors)}

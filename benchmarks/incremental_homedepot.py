@@ -96,14 +96,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: the Home Depot catalog is not at {catalog} (pass --catalog; see ../shared/data/README.md)")
         return 0
 
-    from coldstart.cli import _setup_logging
+    from coldstart.cli import setup_logging
     from coldstart.config import load_config
     from coldstart.index_store import read_json_file
     from coldstart.manifest import list_versions, read_manifest
     from coldstart.store import open_store
     from pipelines.ray_runtime import init_ray
 
-    _setup_logging(False)
+    setup_logging(False)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="coldstart-incr-"))
     workdir.mkdir(parents=True, exist_ok=True)
     store_dir = workdir / "store"

@@ -15,7 +15,7 @@ from pathlib import Path
 logger = logging.getLogger("coldstart")
 
 
-def _setup_logging(verbose: bool) -> None:
+def setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     import os
@@ -27,7 +27,8 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _job_config(args):
+def job_config(args):
+    """The job's config: the ``--config`` file (or the defaults), then every flag given overrides it."""
     from coldstart.config import load_config
 
     config = load_config(getattr(args, "config", None))
@@ -62,7 +63,7 @@ def _load_recommender(config):
 def cmd_embed(args) -> int:
     from pipelines.embed import run_embed_job
 
-    result = run_embed_job(_job_config(args))
+    result = run_embed_job(job_config(args))
     print(json.dumps(result.summary(), indent=2))
     return 0
 
@@ -72,7 +73,7 @@ def cmd_search(args) -> int:
     from coldstart.retrievers import make_retriever
     from coldstart.trec import read_requests, write_run
 
-    config = _job_config(args)
+    config = job_config(args)
     recommender = _load_recommender(config)
     retriever = make_retriever(args.retriever, recommender)
     requests = read_requests(args.requests)
@@ -109,7 +110,7 @@ def _judged_pairs(args):
 def cmd_score(args) -> int:
     from coldstart.trec import write_scores
 
-    recommender = _load_recommender(_job_config(args))
+    recommender = _load_recommender(job_config(args))
     pairs = _judged_pairs(args)
     scores = recommender.score_pairs([p[1] for p in pairs], [p[2] for p in pairs])
     by_query: dict[str, dict[str, float]] = {}
@@ -235,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    setup_logging(args.verbose)
     if args.command == "evaluate" and not (args.run or args.scores):
         print("error: give --run and/or --scores", file=sys.stderr)
         return 2

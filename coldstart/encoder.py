@@ -87,10 +87,15 @@ def describe_encoder(config: EncoderConfig) -> EncoderInfo:
     from transformers import AutoConfig
 
     model_dir = resolve_model_dir(config.model)
+    return _info(config, model_dir, int(AutoConfig.from_pretrained(model_dir).hidden_size))
+
+
+def _info(config: EncoderConfig, model_dir, dim: int) -> EncoderInfo:
+    """The one place an EncoderInfo is assembled, for a loaded encoder and for one described from its files."""
     return EncoderInfo(
         name=model_display_name(config.model),
         fingerprint=encoder_fingerprint(model_dir, pooling=config.pooling, max_length=config.max_length),
-        dim=int(AutoConfig.from_pretrained(model_dir).hidden_size),
+        dim=dim,
         pooling=config.pooling,
         max_length=config.max_length,
     )
@@ -116,18 +121,12 @@ class Encoder:
             self.model = AutoModel.from_pretrained(self.model_dir)
         self.model.to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
-        self.fingerprint = encoder_fingerprint(self.model_dir, pooling=config.pooling, max_length=config.max_length)
-        self.name = model_display_name(config.model)
+        self._info = _info(config, self.model_dir, self.dim)
+        self.fingerprint, self.name = self._info.fingerprint, self._info.name
         logger.info("encoder %s on %s (dim %d, fingerprint %s)", self.name, self.device, self.dim, self.fingerprint[:12])
 
     def info(self) -> EncoderInfo:
-        return EncoderInfo(
-            name=self.name,
-            fingerprint=self.fingerprint,
-            dim=self.dim,
-            pooling=self.config.pooling,
-            max_length=self.config.max_length,
-        )
+        return self._info
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
         """``(n,) int`` token counts before truncation (special tokens included)."""

@@ -24,8 +24,7 @@ from typing import Callable
 
 # The CLI's rules for "config file, then flags override it" and for logging, shared on purpose so that
 # `coldstart embed` and `python -m jobs.reembed` can never disagree about what a flag means.
-from coldstart.cli import _job_config as job_config  # noqa: F401  (re-exported for the jobs)
-from coldstart.cli import _setup_logging
+from coldstart.cli import job_config, setup_logging  # noqa: F401  (job_config: re-exported for the jobs)
 
 STORE_ENV = "COLDSTART_STORE"
 
@@ -51,7 +50,7 @@ def run_job(body: Callable[[argparse.Namespace], None], parser: argparse.Argumen
             argv: list[str] | None = None) -> int:
     """Parse ``argv``, configure logging, run ``body(args)``; returns the exit status."""
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
+    setup_logging(args.verbose)
     try:
         body(args)
     except KeyboardInterrupt:
