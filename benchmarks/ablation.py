@@ -2,6 +2,7 @@
 
     python -m benchmarks.ablation --data ../shared/data --finetuned MODEL_DIR [--config configs/train-cpu.toml]
         [--cache DIR]
+    python -m benchmarks.ablation --data ../shared/data --compare plain=DIR fgm=DIR ...   # one model per training
 
 Home Depot dev (retrieval over the whole catalog; NDCG@10 graded, Recall/MRR with grade ≥ 5, ROC-AUC over judged
 pairs 5+ vs ≤ 3) and Amazon Scientific dev (k = 1 and 3 clicks). Prints markdown rows. Rank-fusion rows have no
@@ -83,6 +84,27 @@ def homedepot_rows(data: Path, *, base: str, finetuned: str, config, cache: Path
     return rows
 
 
+def model_rows(data: Path, models: dict[str, str], *, config, cache: Path | None) -> list[tuple]:
+    """Home Depot dev rows for several fine-tuned models: dense only, and the config's blend."""
+    from coldstart.metrics import evaluate_run, roc_auc_judged
+    from coldstart.trec import read_qrels, read_requests
+
+    hd = data / "homedepot"
+    requests = [r for r in read_requests(hd / "queries_dev.tsv") if r.query]
+    qrels = read_qrels(hd / "qrels_dev.tsv")
+    rows = []
+    for name, model in models.items():
+        system = QuerySystem(hd, model=model, config=config, cache_dir=cache)
+        for label, weights in ((f"{name} (dense only)", {"dense": 1.0}), (f"{name} + the default blend",
+                                                                          config.query_weights)):
+            run, pairs = rank_queries(system, requests, weights, qrels)
+            m = evaluate_run(qrels, as_scores(run), relevant_grade=5)
+            auc = roc_auc_judged(qrels, pairs, positive_min_grade=5, negative_max_grade=3)["auc"]
+            rows.append((label, m["ndcg@10"], m["recall@10"], m["recall@100"], m["mrr@10"], auc))
+            logger.info("%s %s", label, rows[-1][1:])
+    return rows
+
+
 def sessions_rows(data: Path, *, config, cache: Path | None) -> list[tuple]:
     from coldstart.metrics import evaluate_run
     from coldstart.trec import read_sessions, sessions_to_requests_and_qrels
@@ -108,7 +130,9 @@ def sessions_rows(data: Path, *, config, cache: Path | None) -> list[tuple]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--finetuned", required=True)
+    parser.add_argument("--finetuned")
+    parser.add_argument("--compare", nargs="+", metavar="NAME=MODEL_DIR",
+                        help="instead of the table: Home Depot rows (dense only, default blend) per model")
     parser.add_argument("--base", default="default")
     parser.add_argument("--config", default="configs/train-cpu.toml")
     parser.add_argument("--cache", type=Path)
@@ -122,6 +146,16 @@ def main() -> int:
         return 0
     config = load_retrieval_config(args.config)
     t0 = time.time()
+    if args.compare:
+        models = dict(item.split("=", 1) for item in args.compare)
+        print("| Home Depot dev | NDCG@10 | Recall@10 | Recall@100 | MRR@10 | ROC-AUC |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for row in model_rows(args.data, models, config=config, cache=args.cache):
+            print(f"| {row[0]} | " + " | ".join(_fmt(x) for x in row[1:]) + " |", flush=True)
+        print(f"\n({time.time() - t0:.0f} s)")
+        return 0
+    if not args.finetuned:
+        parser.error("--finetuned MODEL_DIR is needed for the ablation table (or use --compare)")
     if args.only != "sessions":
         print("| Home Depot dev | NDCG@10 | Recall@10 | Recall@100 | MRR@10 | ROC-AUC |")
         print("| --- | --- | --- | --- | --- | --- |")

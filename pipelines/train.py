@@ -136,9 +136,10 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         rng = random.Random(config.seed * 1_000_003 + step * 101 + rank)
         idx = _batch_indices(order_for, step, global_batch, len(examples), rank, world)
         batch = make_batch([examples[i] for i in idx], texts, hard_negatives=config.hard_negatives, rng=rng,
-                           augment=augment)
+                           augment=augment, graded_partners=config.graded_partners)
         out = train_step(model, tokenizer, batch, attack=attack, optimizer=optimizer, scheduler=scheduler,
-                         temperature=config.temperature, pooling=config.pooling, max_length=config.max_length,
+                         temperature=config.temperature, graded_weight=config.graded_weight,
+                         graded_scale=config.graded_scale, pooling=config.pooling, max_length=config.max_length,
                          grad_clip=config.grad_clip, device=device, no_sync=no_sync)
         done_since += 1
         pairs_since += global_batch

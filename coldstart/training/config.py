@@ -61,6 +61,10 @@ class TrainConfig:
     relevant_min_grade: int = 3  # a product judged at or above this is never a negative for its query
     bm25_depth: int = 30  # hard negatives mined from the BM25 top-k (minus judged-relevant)
     hard_negatives: int = 1  # per example and step
+    # cross-query order of judged pairs (coldstart.training.loss.graded_pair_loss); 0 = InfoNCE alone
+    graded_weight: float = 0.0
+    graded_partners: int = 0  # per example: lower-graded judged products of its query added to the batch
+    graded_scale: float = 20.0
     # resampling: probability of an example ∝ popularity(product) ** (resample_temperature - 1)
     resample_temperature: float = 1.0  # 1 = as in the data; 0 = every product equally often
     augment: AugmentSettings = field(default_factory=AugmentSettings)
@@ -94,6 +98,8 @@ class TrainConfig:
             raise ValueError("train.num_workers and train.checkpoint_every must be ≥ 1, max_failures ≥ -1")
         if self.hard_negatives < 0 or self.bm25_depth < 0:
             raise ValueError("train.hard_negatives and train.bm25_depth must be ≥ 0")
+        if self.graded_weight < 0 or self.graded_partners < 0 or self.graded_scale <= 0:
+            raise ValueError("train.graded_weight and train.graded_partners must be ≥ 0, train.graded_scale > 0")
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

@@ -6,6 +6,12 @@ judged relevant for query i (another query's positive that happens to be relevan
 is masked out of i's softmax, so a relevant product is never pushed away.
 
     loss = Σ_i w_i · (−log softmax(q_i · C / τ)[i]) / Σ_i w_i
+
+InfoNCE only orders candidates *within* one query's softmax, so a cosine of 0.6 can mean "relevant" for one query
+and "irrelevant" for another. :func:`graded_pair_loss` adds the missing cross-query order: over every judged
+(query, product) pair of the batch, a pair with a higher grade must have a higher cosine than one with a lower
+grade, whichever queries they belong to (CoSENT, Su 2022). That is what a threshold on the score, or ROC-AUC
+over judged pairs, needs.
 """
 
 from __future__ import annotations
@@ -43,3 +49,30 @@ def contrastive_loss(
     if weights is None:
         return per_example.mean()
     return (per_example * weights).sum() / weights.sum().clamp(min=1e-12)
+
+
+def graded_pair_loss(
+    queries: torch.Tensor,
+    candidates: torch.Tensor,
+    index: torch.Tensor,
+    grades: torch.Tensor,
+    *,
+    scale: float = 20.0,
+) -> torch.Tensor:
+    """CoSENT over judged pairs: ``log(1 + Σ_{g_a > g_b} exp(scale · (s_b − s_a)))``; 0 with no ordered pair.
+
+    Args:
+        queries: ``(b, d)`` L2-normalised query vectors.
+        candidates: ``(n, d)`` L2-normalised candidate vectors.
+        index: ``(m, 2)`` long, rows ``(query row, candidate row)`` of the judged pairs.
+        grades: ``(m,)`` the judged grade of each pair.
+        scale: inverse temperature of the pairwise comparison.
+    """
+    if index.shape[0] < 2:
+        return queries.sum() * 0.0  # keeps the graph (and DDP's bookkeeping) intact
+    s = (queries[index[:, 0]] * candidates[index[:, 1]]).sum(dim=1) * scale  # (m,)
+    ordered = grades[:, None] > grades[None, :]  # [a, b]: a must score above b
+    if not bool(ordered.any()):
+        return queries.sum() * 0.0
+    diff = (s[None, :] - s[:, None])[ordered]  # s_b − s_a for every ordered (a, b)
+    return torch.logsumexp(torch.cat([diff.new_zeros(1), diff]), dim=0)

@@ -27,7 +27,8 @@ class Example:
     """One (query, positive) pair.
 
     ``negatives`` are item ids in preference order (judged negatives first, then mined ones); ``relevant`` is every
-    item judged ≥ relevant_min_grade for the query (masked when it turns up as an in-batch negative).
+    item judged ≥ relevant_min_grade for the query (masked when it turns up as an in-batch negative); ``grade`` is
+    the positive's judged grade and ``judged`` every judgment of the query (for the cross-query graded loss).
     """
 
     qid: str
@@ -36,6 +37,8 @@ class Example:
     weight: float
     negatives: tuple[str, ...]
     relevant: frozenset[str]
+    grade: int | None = None
+    judged: tuple[tuple[str, int], ...] = ()
 
 
 def build_examples(
@@ -69,6 +72,7 @@ def build_examples(
         judged_neg = [i for i, g in sorted(judged.items(), key=lambda kv: kv[1]) if g <= negative_max_grade]
         mined_neg = [i for i in (mined or {}).get(qid, ()) if i not in judged and i not in relevant]
         negatives = tuple(dict.fromkeys(judged_neg + mined_neg))[:max_negatives]
+        grades = tuple(judged.items())
         for item, grade in judged.items():
             if grade >= strong_min_grade:
                 weight = 1.0
@@ -76,7 +80,7 @@ def build_examples(
                 weight = weak_weight
             else:
                 continue
-            examples.append(Example(qid, queries[qid], item, weight, negatives, relevant))
+            examples.append(Example(qid, queries[qid], item, weight, negatives, relevant, grade, grades))
     logger.info("%d examples from %d queries (%d strong)", len(examples), len(qrels),
                 sum(e.weight == 1.0 for e in examples))
     return examples

@@ -7,7 +7,7 @@ The adversarial part is :func:`coldstart.adversarial.adversarial_backward`; unde
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, ContextManager, Mapping, Sequence
 
 import torch
@@ -15,18 +15,21 @@ import torch.nn.functional as F
 
 from coldstart.adversarial import Attack, adversarial_backward
 from coldstart.encoder import pool
-from coldstart.training.loss import contrastive_loss
+from coldstart.training.loss import contrastive_loss, graded_pair_loss
 from coldstart.training.pairs import Example
 
 
 @dataclass
 class Batch:
-    """Texts of one step: ``queries`` (b), ``candidates`` (b positives, then the hard negatives), mask (b, n)."""
+    """Texts of one step: ``queries`` (b), ``candidates`` (b positives, then the hard negatives, then the graded
+    partners), mask (b, n), and every judged (query, candidate) pair of the batch with its grade."""
 
     queries: list[str]
     candidates: list[str]
     weights: torch.Tensor  # (b,) float32
     mask: torch.Tensor  # (b, n) bool, True = not a negative for that query
+    graded_index: torch.Tensor = field(default_factory=lambda: torch.zeros((0, 2), dtype=torch.long))  # (m, 2)
+    graded_grades: torch.Tensor = field(default_factory=lambda: torch.zeros(0))  # (m,) float32
 
 
 def make_batch(
@@ -36,19 +39,36 @@ def make_batch(
     hard_negatives: int,
     rng: random.Random,
     augment: Callable[[str, random.Random], str] | None = None,
+    graded_partners: int = 0,
 ) -> Batch:
-    """Pick ``hard_negatives`` per example (from its top negatives) and mask every judged-relevant candidate."""
+    """Pick ``hard_negatives`` per example (from its top negatives) and mask every judged-relevant candidate.
+
+    ``graded_partners``: per example, that many more products judged for the same query with a *lower* grade than
+    its positive (grade 3 included, which is neither a positive nor a negative for the contrastive loss), so the
+    graded loss has something to order. Every (query, candidate) pair of the batch that was judged is listed in
+    ``graded_index`` / ``graded_grades``.
+    """
     cand_ids = [e.positive for e in examples]
     for e in examples:
         pool_ = list(e.negatives[: max(hard_negatives * 4, hard_negatives)])
         cand_ids.extend(rng.sample(pool_, min(hard_negatives, len(pool_))))
+    if graded_partners:
+        for e in examples:
+            if e.grade is None:
+                continue
+            lower = [i for i, g in e.judged if g < e.grade and i not in cand_ids]
+            cand_ids.extend(rng.sample(lower, min(graded_partners, len(lower))))
     mask = torch.tensor([[c in e.relevant or (c == e.positive) for c in cand_ids] for e in examples], dtype=torch.bool)
     queries = [augment(e.query, rng) if augment is not None else e.query for e in examples]
+    column = {c: j for j, c in enumerate(cand_ids)}
+    pairs = [(i, column[item], grade) for i, e in enumerate(examples) for item, grade in e.judged if item in column]
     return Batch(
         queries=queries,
         candidates=[texts[c] for c in cand_ids],
         weights=torch.tensor([e.weight for e in examples], dtype=torch.float32),
         mask=mask,
+        graded_index=torch.tensor([p[:2] for p in pairs], dtype=torch.long).reshape(-1, 2),
+        graded_grades=torch.tensor([p[2] for p in pairs], dtype=torch.float32),
     )
 
 
@@ -67,26 +87,36 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     scheduler=None,
     temperature: float,
+    graded_weight: float = 0.0,
+    graded_scale: float = 20.0,
     pooling: str = "mean",
     max_length: int = 48,
     grad_clip: float | None = 1.0,
     device: torch.device | str = "cpu",
     no_sync: Callable[[], ContextManager[None]] | None = None,
 ) -> dict[str, float]:
-    """One optimiser step on ``batch``; returns the losses. Raises NonFiniteLossError on a NaN/inf loss."""
+    """One optimiser step on ``batch``; returns the losses. Raises NonFiniteLossError on a NaN/inf loss.
+
+    The loss is InfoNCE plus ``graded_weight`` × the cross-query graded pair loss over ``batch.graded_*``.
+    """
     model.train()
     q = {k: v.to(device) for k, v in tokenizer(batch.queries, padding=True, truncation=True, max_length=max_length,
                                                  return_tensors="pt").items()}
     c = {k: v.to(device) for k, v in tokenizer(batch.candidates, padding=True, truncation=True,
                                                  max_length=max_length, return_tensors="pt").items()}
     weights, mask = batch.weights.to(device), batch.mask.to(device)
+    graded_index, graded_grades = batch.graded_index.to(device), batch.graded_grades.to(device)
 
     def compute_loss() -> torch.Tensor:
         # One forward over queries and candidates together: one DDP forward per backward, as no_sync needs.
         n_q = q["input_ids"].shape[0]
         both = _concat(q, c)
         vectors = embed(model, both, pooling)
-        return contrastive_loss(vectors[:n_q], vectors[n_q:], temperature=temperature, weights=weights, mask=mask)
+        loss = contrastive_loss(vectors[:n_q], vectors[n_q:], temperature=temperature, weights=weights, mask=mask)
+        if graded_weight:
+            loss = loss + graded_weight * graded_pair_loss(vectors[:n_q], vectors[n_q:], graded_index, graded_grades,
+                                                           scale=graded_scale)
+        return loss
 
     optimizer.zero_grad(set_to_none=True)
     result = adversarial_backward(model, attack, compute_loss, no_sync=no_sync)

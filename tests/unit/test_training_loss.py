@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from coldstart.training.loss import contrastive_loss
+from coldstart.training.loss import contrastive_loss, graded_pair_loss
 
 Q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
 
@@ -44,3 +44,32 @@ def test_gradient_flows_to_both_sides():
     c = Q.clone().requires_grad_(True)
     contrastive_loss(q, c, temperature=0.1).backward()
     assert q.grad.abs().sum() > 0 and c.grad.abs().sum() > 0
+
+
+def test_graded_pair_loss_hand_computed_across_queries():
+    # pair 0: query 0 · cand 0 = 1.0, grade 6; pair 1: query 1 · cand 2 = 0.8, grade 2; pair 2: query 1 · cand 1 = 1.0,
+    # grade 2. Ordered pairs (a above b): (0, 1), (0, 2) → log(1 + e^{s(0.8 − 1)} + e^{s(1 − 1)})
+    cands = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
+    index = torch.tensor([[0, 0], [1, 2], [1, 1]])
+    grades = torch.tensor([6.0, 2.0, 2.0])
+    loss = graded_pair_loss(Q, cands, index, grades, scale=5.0)
+    assert loss.item() == pytest.approx(math.log(1 + math.exp(5 * (0.8 - 1.0)) + math.exp(0.0)), abs=1e-6)
+
+
+def test_graded_pair_loss_falls_when_the_higher_grade_scores_higher():
+    cands = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    index = torch.tensor([[0, 0], [1, 1]])
+    right = graded_pair_loss(Q, cands, index, torch.tensor([6.0, 1.0]))
+    queries = torch.tensor([[1.0, 0.0], [0.6, 0.8]])  # query 1's judged-low pair now scores 0.8, still below 1.0
+    assert graded_pair_loss(queries, cands, index, torch.tensor([6.0, 1.0])) < graded_pair_loss(
+        queries, cands, index, torch.tensor([1.0, 6.0]))
+    assert right.item() == pytest.approx(math.log(1 + math.exp(20 * (1.0 - 1.0))), abs=1e-6)
+
+
+def test_graded_pair_loss_is_zero_without_an_ordered_pair_and_keeps_gradients():
+    q = Q.clone().requires_grad_(True)
+    same = graded_pair_loss(q, Q, torch.tensor([[0, 0], [1, 1]]), torch.tensor([5.0, 5.0]))
+    assert same.item() == 0.0
+    same.backward()
+    assert q.grad is not None
+    assert graded_pair_loss(Q, Q, torch.zeros((0, 2), dtype=torch.long), torch.zeros(0)).item() == 0.0

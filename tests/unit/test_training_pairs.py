@@ -44,6 +44,32 @@ def test_batch_masks_in_batch_candidates_relevant_to_another_query():
                 assert batch.mask[i, j]  # the target is masked here; the loss unmasks the diagonal
 
 
+def test_graded_partners_have_lower_grades_and_every_judged_pair_is_listed():
+    ex = build_examples(QUERIES, QRELS, mined={"q1": ["f"], "q2": ["g"]})
+    batch = make_batch(ex, TEXTS, hard_negatives=0, rng=random.Random(0), graded_partners=2)
+    cands = [t.split()[-1] for t in batch.candidates]
+    partners = cands[len(ex):]
+    assert partners and not set(partners) & set(cands[:len(ex)])  # a product already in the batch is not added
+    assert len(partners) == len(set(partners))
+    q1a = next(i for i, e in enumerate(ex) if (e.qid, e.positive) == ("q1", "a"))
+    # q1/a (grade 6) brings two of its query's lower-graded products; q1/b (grade 4) only c or d
+    listed = {(ex[i].qid, cands[j], g) for (i, j), g in zip(batch.graded_index.tolist(), batch.graded_grades.tolist())}
+    expected = {(e.qid, c, float(QRELS[e.qid][c])) for e in ex for c in cands if c in QRELS[e.qid]}
+    assert listed == expected
+    assert ("q1", "a", 6.0) in listed and ("q2", "e", 0.0) in listed
+    assert sum(1 for (qid, c, g) in listed if qid == "q1" and ex[q1a].qid == qid and g < 6) >= 2
+    for i, e in enumerate(ex):  # the contrastive mask still protects every judged-relevant product
+        for j, c in enumerate(cands):
+            if c in e.relevant:
+                assert batch.mask[i, j]
+
+
+def test_without_graded_partners_the_batch_is_unchanged():
+    ex = build_examples(QUERIES, QRELS, mined={"q1": ["f"], "q2": ["g"]})
+    plain = make_batch(ex, TEXTS, hard_negatives=1, rng=random.Random(0))
+    assert len(plain.candidates) == 2 * len(ex)
+
+
 def test_session_pairs_within_window():
     ex = session_examples([["a", "b", "c", "d"]], TEXTS, window=2)
     assert {(e.query, e.positive) for e in ex} == {
