@@ -116,7 +116,7 @@ class QuerySystem:
         """``name → (b, n_items) float32`` for the signals named."""
         make = {
             "dense": lambda: vectors @ self.item_vectors.T,
-            "bm25": lambda: np.stack([self.bm25._scores(q) for q in queries]).astype(np.float32),
+            "bm25": lambda: np.stack([self.bm25.scores(q) for q in queries]).astype(np.float32),
             "neighbours": lambda: self.neighbours.scores(vectors),
         }
         return {name: make[name]() for name in names}
@@ -165,7 +165,7 @@ class SessionSystem:
         return {
             "covisit": self.covisit.scores(clicks),
             "content": self.vectors @ profile,
-            "bm25": self.bm25._scores(query) if query else np.zeros(len(self.ids), np.float32),
+            "bm25": self.bm25.scores(query) if query else np.zeros(len(self.ids), np.float32),
             "popularity": self.popularity,
         }
 

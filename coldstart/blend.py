@@ -45,9 +45,12 @@ def blend(signals: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np
 def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
     """Row indices of the ``k`` best scores, best first (ties: lower row first); ``exclude`` rows are skipped."""
     scores = np.asarray(scores, dtype=np.float32)
+    banned = np.zeros(len(scores), dtype=bool)
     if exclude is not None and len(exclude):
-        scores = scores.copy()
-        scores[exclude] = -np.inf
-    k = min(k, len(scores))
+        banned[np.asarray(exclude, dtype=np.int64)] = True
+        scores = np.where(banned, -np.inf, scores).astype(np.float32)
+    k = min(k, int((~banned).sum()))  # fewer items than k left: every one of them, never an excluded one
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
     part = np.argpartition(-scores, k - 1)[:k]
     return part[np.lexsort((part, -scores[part]))]

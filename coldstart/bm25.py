@@ -123,7 +123,7 @@ class BM25Retriever:
         logger.info("BM25 index: %d items, %d terms", len(corpus), len(index.vocab_dict))
         return index
 
-    def _scores(self, query: str) -> np.ndarray:
+    def scores(self, query: str) -> np.ndarray:
         """(n_items,) float32 BM25 scores of ``query``; all zero when no query token is in the catalog."""
         tokens = [t for t in tokenize(query, self._stopwords, self.tokens) if t in self._index.vocab_dict]
         if not tokens:
@@ -160,7 +160,7 @@ class BM25Retriever:
         results = []
         for n, query in enumerate(queries):
             skip = exclude[n] if exclude is not None else ()
-            results.append(self._top(self._scores(query), k, skip) if query and query.strip() else [])
+            results.append(self._top(self.scores(query), k, skip) if query and query.strip() else [])
         return results
 
     def search_clicks(self, click_ids: Sequence[Sequence[str]], k: int, chars: int = 200, *,

@@ -75,7 +75,14 @@ def cmd_search(args) -> int:
 
     config = job_config(args)
     recommender = _load_recommender(config)
-    retriever = make_retriever(args.retriever, recommender)
+    options = {}
+    if args.retriever == "blend":  # weights and tokens chosen on dev; bm25/hybrid stay the published baselines
+        from coldstart.retrieval_config import load_retrieval_config
+
+        chosen = load_retrieval_config(getattr(args, "config", None))
+        options = {"weights": {k: v for k, v in chosen.query_weights.items() if k in ("dense", "bm25")},
+                   "bm25_tokens": chosen.query_bm25_tokens}
+    retriever = make_retriever(args.retriever, recommender, **options)
     requests = read_requests(args.requests)
     rows = []
     for start in range(0, len(requests), args.batch_size):
@@ -202,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--requests", required=True, help="qid<TAB>query lines, or JSON Lines {qid, query, clicks}")
     p.add_argument("--out", required=True)
     p.add_argument("--k", type=int, default=100)
-    p.add_argument("--retriever", choices=["dense", "bm25", "hybrid"], default="dense")
+    p.add_argument("--retriever", choices=["dense", "bm25", "hybrid", "blend"], default="dense",
+                   help="blend: weighted z-scores of dense and BM25, weights from the config's [retrieval.homedepot]")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--tag", help="run tag (default coldstart-<retriever>)")
     p.set_defaults(func=cmd_search)

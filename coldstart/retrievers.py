@@ -4,6 +4,9 @@
 - ``bm25``: lexical BM25 over the items' texts, what shops run today; a clicks-only user is searched with the
   clicked items' texts (first 200 characters each).
 - ``hybrid``: reciprocal rank fusion of the top ``depth`` of both.
+- ``blend``: every catalog item scored by both, each signal z-scored over the catalog for the request and summed
+  with weights (``[retrieval.homedepot]`` of the config: dense 1.0 + bm25 0.2 was best on Home Depot dev, 0.02
+  NDCG@10 above rank fusion; BENCHMARKS.md). The default ranking of ``benchmarks/reproduce_quality.sh``.
 
 Clicked and excluded items are never returned by any of them.
 """
@@ -13,11 +16,13 @@ from __future__ import annotations
 import logging
 from typing import Protocol, Sequence
 
+import numpy as np
+
 from coldstart.recommend import DenseRecommender, UserRequest
 
 logger = logging.getLogger(__name__)
 
-RETRIEVERS = ("dense", "bm25", "hybrid")
+RETRIEVERS = ("dense", "bm25", "hybrid", "blend")
 Ranking = list[tuple[str, float]]
 
 
@@ -36,12 +41,19 @@ class DenseRetriever:
 class LexicalRetriever:
     """BM25 over the version's item texts (index built once, in memory)."""
 
-    def __init__(self, ids: list[str], texts: list[str], *, click_chars: int = 200):
+    def __init__(self, ids: list[str], texts: list[str], *, click_chars: int = 200, tokens: str = "bm25s"):
         from coldstart.bm25 import BM25Retriever
 
-        self.bm25 = BM25Retriever(ids, texts)
+        self.bm25 = BM25Retriever(ids, texts, tokens=tokens)
         self.known = set(ids)
         self.click_chars = click_chars
+
+    def query_text(self, request: UserRequest) -> str:
+        """What BM25 searches for a request: its query, or else the known clicked items' texts; may be empty."""
+        if request.query:
+            return request.query
+        rows = [self.bm25._row[c] for c in request.clicks if c in self.known]
+        return " ".join(self.bm25.texts[r][:self.click_chars] for r in rows)
 
     def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
         out: list[Ranking] = []
@@ -72,12 +84,55 @@ class HybridRetriever:
         return [reciprocal_rank_fusion([d, l], k=self.rrf_k, depth=depth)[:k] for d, l in zip(dense, lexical)]
 
 
-def make_retriever(kind: str, recommender: DenseRecommender) -> Retriever:
+class BlendRetriever:
+    """Weighted sum of z-scored full-catalog signals (:func:`coldstart.blend.blend`): the profile's cosine with
+    every item vector (``dense``) and BM25 (``bm25``). A request with no signal gets an empty ranking."""
+
+    def __init__(self, recommender: DenseRecommender, lexical: LexicalRetriever, weights: dict[str, float]):
+        unknown = set(weights) - {"dense", "bm25"}
+        if unknown or not any(weights.values()):
+            raise ValueError(f"blend weights {weights}: use 'dense' and/or 'bm25', at least one non-zero")
+        self.recommender, self.lexical, self.weights = recommender, lexical, dict(weights)
+        index = recommender.version.index
+        # BM25 scores come in the lexical catalog's order; reorder them to the index's rows once.
+        self._bm25_rows = np.array([lexical.bm25._row[i] for i in index.ids], dtype=np.int64)
+
+    def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
+        from coldstart.blend import blend, top_k
+
+        index = self.recommender.version.index
+        profiles, _, ok = self.recommender.profiles(requests)
+        dense = profiles @ index.vectors.T if self.weights.get("dense") else None
+        out: list[Ranking] = []
+        for i, r in enumerate(requests):
+            if not ok[i]:
+                out.append([])
+                continue
+            signals = {}
+            if dense is not None:
+                signals["dense"] = dense[i]
+            if self.weights.get("bm25"):
+                text = self.lexical.query_text(r)
+                signals["bm25"] = (self.lexical.bm25.scores(text)[self._bm25_rows] if text
+                                   else np.zeros(len(index), np.float32))
+            scores = blend(signals, self.weights)
+            banned = np.array([index.row_of[c] for c in (*r.clicks, *r.exclude) if c in index.row_of], np.int64)
+            out.append([(index.ids[row], float(scores[row])) for row in top_k(scores, k, exclude=banned)])
+        return out
+
+
+def make_retriever(kind: str, recommender: DenseRecommender, *, weights: dict[str, float] | None = None,
+                   bm25_tokens: str = "bm25s") -> Retriever:
+    """``weights`` (``blend`` only; default dense 1.0 + bm25 0.2) and ``bm25_tokens`` come from the config's
+    ``[retrieval]`` table (:class:`coldstart.retrieval_config.RetrievalConfig`)."""
     if kind not in RETRIEVERS:
         raise ValueError(f"unknown retriever {kind!r}: use one of {RETRIEVERS}")
     dense = DenseRetriever(recommender)
     if kind == "dense":
         return dense
     items = recommender.version.items
-    lexical = LexicalRetriever(items.column("item_id").to_pylist(), items.column("text").to_pylist())
+    lexical = LexicalRetriever(items.column("item_id").to_pylist(), items.column("text").to_pylist(),
+                               tokens=bm25_tokens)
+    if kind == "blend":
+        return BlendRetriever(recommender, lexical, weights or {"dense": 1.0, "bm25": 0.2})
     return lexical if kind == "bm25" else HybridRetriever(dense, lexical)

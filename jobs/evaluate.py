@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--requests", required=True, help="qid<TAB>query lines, or JSON Lines {qid, query, clicks}")
     parser.add_argument("--qrels", required=True, help="TREC qrels: qid 0 item_id grade")
-    parser.add_argument("--retriever", choices=["dense", "bm25", "hybrid"], default="dense")
+    parser.add_argument("--retriever", choices=["dense", "bm25", "hybrid", "blend"], default="dense")
     parser.add_argument("--k", type=int, default=100)
     parser.add_argument("--relevant-grade", type=int, default=1, help="grades ≥ this are relevant (Home Depot: 5)")
     parser.add_argument("--out-dir", default="eval-out", help="local folder for run.trec")

@@ -42,6 +42,12 @@ def test_top_k_excludes_and_breaks_ties_by_row():
     assert top_k(s, 2, exclude=np.array([1])).tolist() == [2, 0]
 
 
+def test_top_k_never_returns_an_excluded_row_even_when_k_exceeds_the_rest():
+    s = np.array([0.1, 0.9, 0.5, 0.3], dtype=np.float32)
+    assert top_k(s, 10, exclude=np.array([1, 3])).tolist() == [2, 0]
+    assert top_k(s, 2, exclude=np.array([0, 1, 2, 3])).tolist() == []
+
+
 def test_judged_neighbours_vote_with_grades():
     vecs = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
     jn = JudgedNeighbours(["p", "q", "r"], vecs, [{"p": 6, "q": 0}, {"r": 6}],
