@@ -37,6 +37,10 @@ class ServeAppArgs(BaseModel):
     batch_wait_ms: float = Field(1.0, ge=0, le=1000, description="How long a batch waits to fill before it runs.")
     search_batch_max_size: int = Field(32, ge=1, le=512, description="Most users searched in one FAISS call.")
     search_batch_wait_ms: float = Field(0.5, ge=0, le=1000)
+    ingress_batch_max_size: int = Field(32, ge=1, le=512, description=(
+        "Most concurrent users an ingress replica sends on together: one encoder call and one retriever call for "
+        "all of them instead of one each (1: no ingress batching)."))
+    ingress_batch_wait_ms: float = Field(1.0, ge=0, le=1000, description="How long an ingress batch waits to fill.")
     query_cache_size: int = Field(10_000, ge=0, description="Query embeddings kept per encoder replica (0: off).")
 
     poll_interval_s: float = Field(10.0, gt=0, le=3600, description="How often a retriever checks for a new version.")

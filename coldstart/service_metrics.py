@@ -61,6 +61,9 @@ class ServiceMetrics:
         self.search_batch_size = Histogram("coldstart_search_batch_size",
                                            "Users in the retriever search that answered each request.",
                                            buckets=BATCH_BUCKETS, registry=r)
+        self.ingress_batch_size = Histogram("coldstart_ingress_batch_size",
+                                            "Users an ingress replica sent on together (one encoder call and one "
+                                            "retriever call for all of them).", buckets=BATCH_BUCKETS, registry=r)
         self.cache = Counter("coldstart_query_cache_lookups", "Query-embedding cache lookups.", ["result"],
                              registry=r)
         self.clicks = Counter("coldstart_click_lookups", "Clicked ids looked up among the in-memory item vectors.",
@@ -92,6 +95,9 @@ class ServiceMetrics:
         self._cache_ratio.add(int(cache_hit), 1)
         if not cache_hit:
             self.batch_size.observe(batch_size)
+
+    def observe_ingress_batch(self, size: int) -> None:
+        self.ingress_batch_size.observe(size)
 
     def observe_search(self, *, batch_size: int) -> None:
         self.search_batch_size.observe(batch_size)

@@ -8,7 +8,9 @@ Three deployments, composed with deployment handles:
   at start, swapped when a new one is published, a refused one never replaces the last good one). Users that
   arrive together are searched in one index call, then re-ranked with MMR when they asked for diversity.
 - :class:`Ingress` is the FastAPI app: validation with messages that say what to change, ``/recommend``,
-  ``/healthz``, ``/metrics``, ``/items/{item_id}``, and the request metrics.
+  ``/healthz``, ``/metrics``, ``/items/{item_id}``, and the request metrics. Users that arrive together are sent
+  on together too (``@serve.batch`` again): one call to the encoder and one to the retriever carry the whole
+  group, so a handle hop is paid per group, not per user, and the encoder sees the group's misses at once.
 
 The logic lives in ``coldstart`` (:mod:`~coldstart.query_encoding`, :mod:`~coldstart.retrieval`,
 :mod:`~coldstart.live_index`, :mod:`~coldstart.api`, :mod:`~coldstart.service_metrics`); this module builds it
@@ -70,6 +72,10 @@ class QueryEncoder:
         key = self.core.key(text)
         return self.core.cached(key) or await self._encode_batch(key)
 
+    async def embed_many(self, texts: list[str]) -> list[QueryEmbedding]:
+        """Several users' queries in one call: hits at once, the misses queued together for the forward pass."""
+        return list(await asyncio.gather(*(self.embed(t) for t in texts)))
+
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.001)  # both reset from the args in __init__
     async def _encode_batch(self, keys: list[str]) -> list[QueryEmbedding]:
         # In a worker thread: the forward pass releases the GIL, and the event loop keeps queueing the next batch.
@@ -111,6 +117,10 @@ class Retriever:
     async def retrieve(self, query: RetrievalQuery) -> RetrievalResult | None:
         """Recommendations for one user; None while no index version is loaded."""
         return await self._retrieve_batch(query)
+
+    async def retrieve_many(self, queries: list[RetrievalQuery]) -> list[RetrievalResult | None]:
+        """Several users in one call, searched together (up to ``search_batch_max_size`` per index call)."""
+        return list(await asyncio.gather(*(self._retrieve_batch(q) for q in queries)))
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0005)  # both reset from the args in __init__
     async def _retrieve_batch(self, queries: list[RetrievalQuery]) -> list[RetrievalResult | None]:
@@ -212,6 +222,24 @@ class Ingress:
         self.encoder = encoder
         self.retriever = retriever
         self.max_length = args.max_length
+        self._answer.set_max_batch_size(args.ingress_batch_max_size)
+        self._answer.set_batch_wait_timeout_s(args.ingress_batch_wait_ms / 1000)
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.001)  # both reset from the args in __init__
+    async def _answer(self, bodies: list[RecommendRequest]) -> list[tuple]:
+        """``(embedding or None, result or None, encoded_at, retrieved_at)`` per request; one encoder call and one
+        retriever call for the whole group."""
+        _metrics().observe_ingress_batch(len(bodies))
+        texts = [b.query for b in bodies if b.query and b.query.strip()]
+        found = iter(await self.encoder.embed_many.remote(texts) if texts else [])
+        embeddings = [next(found) if b.query and b.query.strip() else None for b in bodies]
+        encoded = time.perf_counter()
+        results = await self.retriever.retrieve_many.remote([RetrievalQuery(
+            query=e.text if e else None, query_vector=e.vector if e else None,
+            clicks=tuple(b.clicks), exclude=tuple(b.exclude), k=b.k, diversity=b.diversity,
+        ) for b, e in zip(bodies, embeddings)])
+        done = time.perf_counter()
+        return [(e, r, encoded, done) for e, r in zip(embeddings, results)]
 
     @app.post("/recommend", response_model=RecommendResponse, responses=ERRORS,
               summary="Recommend products to a new user")
@@ -224,17 +252,11 @@ class Ingress:
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         metrics = _metrics()
-        embedding: QueryEmbedding | None = None
-        if body.query and body.query.strip():
-            embedding = await self.encoder.embed.remote(body.query)
+        embedding: QueryEmbedding | None
+        result: RetrievalResult | None
+        embedding, result, encoded, done = await self._answer(body)
+        if embedding is not None:
             metrics.observe_query(cache_hit=embedding.cache_hit, batch_size=embedding.batch_size)
-        encoded = time.perf_counter()
-        result: RetrievalResult | None = await self.retriever.retrieve.remote(RetrievalQuery(
-            query=embedding.text if embedding else None,
-            query_vector=embedding.vector if embedding else None,
-            clicks=tuple(body.clicks), exclude=tuple(body.exclude), k=body.k, diversity=body.diversity,
-        ))
-        done = time.perf_counter()
         if result is None:
             return _error(503, "no index version is loaded yet: publish one with `coldstart embed` to the "
                           "service's store, or wait for the retriever to load it", **{"Retry-After": "5"})

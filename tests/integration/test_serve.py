@@ -220,6 +220,36 @@ def test_recommend_for_query_clicks_and_both(s3_app, tiny_encoder, catalog):
 
 @pytest.mark.s3
 @pytest.mark.timeout(120)
+def test_users_sent_on_together_each_get_their_own_answer(s3_app, tiny_encoder, catalog):
+    """Concurrent users share ingress batches (one encoder and one retriever call per group); no answer may leak
+    into another user's response."""
+    version = s3_app.client.get("/healthz").json()["index_version"]
+    reference = _reference(s3_app, tiny_encoder, version)
+    bodies = [{"query": f"{word} {n}", "k": 5} for n, word in enumerate(["chair", "drill", "lamp", "rug"] * 4)]
+    bodies += [{"clicks": [catalog.ids[n]], "k": 5} for n in range(8)]
+    bodies += [{"query": "garden hose", "clicks": [catalog.ids[9]], "k": 3, "exclude": [catalog.ids[10]]}]
+
+    async def send_all():
+        async with httpx.AsyncClient(base_url=str(s3_app.client.base_url), timeout=60) as client:
+            return await asyncio.gather(*(client.post("/recommend", json=b) for b in bodies))
+
+    responses = asyncio.run(send_all())
+    for body, response in zip(bodies, responses):
+        request = UserRequest(query=body.get("query"), clicks=tuple(body.get("clicks", ())),
+                              exclude=tuple(body.get("exclude", ())))
+        assert _ids(response) == [i for i, _ in reference.recommend(request, k=body["k"]).items], body
+        assert response.json()["index_version"] == version
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    batches = {s.name: s.value for f in text_string_to_metric_families(s3_app.client.get("/metrics").text)
+               for s in f.samples if s.name.startswith("coldstart_ingress_batch_size")}
+    assert batches["coldstart_ingress_batch_size_count"] >= 1
+    assert batches["coldstart_ingress_batch_size_sum"] >= len(bodies)
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(120)
 def test_bad_input_is_a_4xx_that_says_what_to_change(s3_app, catalog):
     client = s3_app.client
     cases = [
