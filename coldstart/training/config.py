@@ -61,6 +61,11 @@ class TrainConfig:
     relevant_min_grade: int = 3  # a product judged at or above this is never a negative for its query
     bm25_depth: int = 30  # hard negatives mined from the BM25 top-k (minus judged-relevant)
     hard_negatives: int = 1  # per example and step
+    # hard negatives mined by the model being trained (its state at the start: the base model, or the previous
+    # round's fine-tune), interleaved with BM25's; the top `dense_mining_skip` hits are skipped as likely unjudged
+    # relevant products (near-duplicates of the positive). 0 = BM25 only.
+    dense_mining_depth: int = 0
+    dense_mining_skip: int = 0
     # cross-query order of judged pairs (coldstart.training.loss.graded_pair_loss); 0 = InfoNCE alone
     graded_weight: float = 0.0
     graded_partners: int = 0  # per example: lower-graded judged products of its query added to the batch
@@ -98,6 +103,8 @@ class TrainConfig:
             raise ValueError("train.num_workers and train.checkpoint_every must be ≥ 1, max_failures ≥ -1")
         if self.hard_negatives < 0 or self.bm25_depth < 0:
             raise ValueError("train.hard_negatives and train.bm25_depth must be ≥ 0")
+        if self.dense_mining_depth < 0 or self.dense_mining_skip < 0:
+            raise ValueError("train.dense_mining_depth and train.dense_mining_skip must be ≥ 0")
         if self.graded_weight < 0 or self.graded_partners < 0 or self.graded_scale <= 0:
             raise ValueError("train.graded_weight and train.graded_partners must be ≥ 0, train.graded_scale > 0")
 

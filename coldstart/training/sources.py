@@ -7,6 +7,7 @@ catalog is a Parquet file with an id column and a text column.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from coldstart.training.config import TrainConfig
@@ -32,23 +33,66 @@ def read_catalog_texts(path: str | Path, *, id_col: str = "item_id", text_col: s
 
 def judgment_examples(queries_path: str | Path, qrels_path: str | Path, texts: dict[str, str],
                       config: TrainConfig) -> tuple[list[Example], str]:
-    """Examples from judged queries with BM25-mined hard negatives; returns them and a data fingerprint."""
-    from coldstart.bm25 import BM25Retriever
+    """Examples from judged queries with hard negatives mined by BM25 (and by the model itself when
+    ``dense_mining_depth`` > 0); returns them and a data fingerprint."""
     from coldstart.trec import read_qrels, read_requests
 
     queries = {r.qid: r.query for r in read_requests(queries_path) if r.query}
     qrels = {qid: judged for qid, judged in read_qrels(qrels_path).items() if qid in queries}
     qrels = {qid: {i: g for i, g in judged.items() if i in texts} for qid, judged in qrels.items()}
-    mined = None
+    qids = list(qrels)
+    lists = []
     if config.bm25_depth > 0:
-        ids = list(texts)
-        bm25 = BM25Retriever(ids, [texts[i] for i in ids])
-        qids = list(qrels)
-        hits = bm25.search([queries[q] for q in qids], config.bm25_depth + 20)
-        mined = {q: [i for i, _ in h] for q, h in zip(qids, hits)}
+        lists.append(mine_bm25(texts, [queries[q] for q in qids], depth=config.bm25_depth + 20))
+    if config.dense_mining_depth > 0:
+        lists.append(mine_dense(texts, [queries[q] for q in qids], model=config.model, pooling=config.pooling,
+                                max_length=config.max_length, depth=config.dense_mining_depth,
+                                skip=config.dense_mining_skip))
+    mined = {q: interleave([found[n] for found in lists]) for n, q in enumerate(qids)} if lists else None
     examples = build_examples(
         queries, qrels, mined=mined, strong_min_grade=config.strong_min_grade, weak_min_grade=config.weak_min_grade,
         weak_weight=config.weak_weight, negative_max_grade=config.negative_max_grade,
-        relevant_min_grade=config.relevant_min_grade, max_negatives=max(config.bm25_depth, 1))
+        relevant_min_grade=config.relevant_min_grade,
+        max_negatives=max(config.bm25_depth + config.dense_mining_depth, 1))
     fp = data_fingerprint(f"{e.qid}\t{e.positive}\t{e.weight}" for e in examples)
     return examples, fp
+
+
+def mine_bm25(texts: dict[str, str], queries: list[str], *, depth: int) -> list[list[str]]:
+    """BM25's top ``depth`` item ids per query."""
+    from coldstart.bm25 import BM25Retriever
+
+    ids = list(texts)
+    hits = BM25Retriever(ids, [texts[i] for i in ids]).search(queries, depth)
+    return [[i for i, _ in h] for h in hits]
+
+
+def mine_dense(texts: dict[str, str], queries: list[str], *, model: str, pooling: str, max_length: int, depth: int,
+               skip: int = 0) -> list[list[str]]:
+    """The encoder's ranks ``skip`` to ``skip + depth`` per query (exact cosine over every item)."""
+    import numpy as np
+
+    from coldstart.blend import top_k
+    from coldstart.encoder import Encoder, EncoderConfig
+
+    encoder = Encoder(EncoderConfig(model=model, pooling=pooling, max_length=max_length))
+    ids = list(texts)
+    t0 = time.perf_counter()
+    items = encoder.encode([texts[i] for i in ids])
+    found = []
+    for start in range(0, len(queries), 256):
+        scores = encoder.encode(queries[start:start + 256]) @ items.T
+        found.extend([ids[r] for r in top_k(row, skip + depth)[skip:]] for row in np.asarray(scores))
+    logger.info("mined %d dense negatives for %d queries over %d items in %.0f s", depth, len(queries), len(ids),
+                time.perf_counter() - t0)
+    return found
+
+
+def interleave(lists: list[list[str]]) -> list[str]:
+    """``[a1, b1, a2, b2, ...]`` without repeats: every miner's best candidates come first."""
+    out: dict[str, None] = {}
+    for rank in range(max((len(x) for x in lists), default=0)):
+        for x in lists:
+            if rank < len(x):
+                out.setdefault(x[rank])
+    return list(out)
