@@ -65,6 +65,7 @@ class LevelResult:
     cache_hit_ratio: float | None  # share of answered requests whose query embedding came from the cache
     mean_batch: float | None = None  # Serve only: mean forward-batch size over cache-missing queries
     mean_search_batch: float | None = None  # Serve only: mean users per retriever search
+    mean_ingress_batch: float | None = None  # Serve only: mean users per ingress group (one call per deployment)
 
 
 def read_queries(path: Path) -> list[str]:
@@ -170,7 +171,8 @@ def scrape(url: str) -> dict[str, float]:
 
     text = httpx.get(f"{url}/metrics", timeout=30, trust_env=False).text
     wanted = {"coldstart_query_batch_size_sum", "coldstart_query_batch_size_count",
-              "coldstart_search_batch_size_sum", "coldstart_search_batch_size_count"}
+              "coldstart_search_batch_size_sum", "coldstart_search_batch_size_count",
+              "coldstart_ingress_batch_size_sum", "coldstart_ingress_batch_size_count"}
     out = dict.fromkeys(wanted, 0.0)
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -233,8 +235,9 @@ def markdown(results: list[LevelResult]) -> str:
     systems = list(dict.fromkeys(r.system for r in results))
     levels = sorted({r.concurrency for r in results})
     lines = [
-        "| clients | system | p50 ms | p95 ms | p99 ms | req/s | errors | cache hits | encoder batch | search batch |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| clients | system | p50 ms | p95 ms | p99 ms | req/s | errors | cache hits | encoder batch | search batch "
+        "| ingress batch |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in levels:
         for system in systems:
@@ -243,7 +246,8 @@ def markdown(results: list[LevelResult]) -> str:
                 lines.append(f"| {c} | {system} | {r.p50_ms} | {r.p95_ms} | {r.p99_ms} | {r.throughput_rps} | "
                              f"{r.error_rate:.1%} | {'' if r.cache_hit_ratio is None else f'{r.cache_hit_ratio:.0%}'} | "
                              f"{'' if r.mean_batch is None else f'{r.mean_batch:.1f}'} | "
-                             f"{'' if r.mean_search_batch is None else f'{r.mean_search_batch:.1f}'} |")
+                             f"{'' if r.mean_search_batch is None else f'{r.mean_search_batch:.1f}'} | "
+                             f"{'' if r.mean_ingress_batch is None else f'{r.mean_ingress_batch:.1f}'} |")
     lines += ["", "| clients | vs | throughput serve/plain | p50 serve/plain | p99 serve/plain |",
               "| --- | --- | --- | --- | --- |"]
     for c in levels:
@@ -354,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
 
                     result.mean_batch = mean("coldstart_query_batch_size")
                     result.mean_search_batch = mean("coldstart_search_batch_size")
+                    result.mean_ingress_batch = mean("coldstart_ingress_batch_size")
                 logger.info("%s", result)
                 results.append(result)
     finally:
