@@ -84,8 +84,10 @@ def homedepot_rows(data: Path, *, base: str, finetuned: str, config, cache: Path
     return rows
 
 
-def model_rows(data: Path, models: dict[str, str], *, config, cache: Path | None) -> list[tuple]:
-    """Home Depot dev rows for several fine-tuned models: dense only, and the config's blend."""
+def model_rows(data: Path, models: dict[str, str], *, config, cache: Path | None,
+               bm25_weights: list[float] = ()) -> list[tuple]:
+    """Home Depot dev rows for several fine-tuned models: dense only, the config's blend, and the blend with each
+    of ``bm25_weights`` instead of the config's BM25 weight (the one weight chosen on dev)."""
     from coldstart.metrics import evaluate_run, roc_auc_judged
     from coldstart.trec import read_qrels, read_requests
 
@@ -95,8 +97,9 @@ def model_rows(data: Path, models: dict[str, str], *, config, cache: Path | None
     rows = []
     for name, model in models.items():
         system = QuerySystem(hd, model=model, config=config, cache_dir=cache)
-        for label, weights in ((f"{name} (dense only)", {"dense": 1.0}), (f"{name} + the default blend",
-                                                                          config.query_weights)):
+        variants = [(f"{name} (dense only)", {"dense": 1.0}), (f"{name} + the default blend", config.query_weights)]
+        variants += [(f"{name} + blend with bm25 {w}", dict(config.query_weights, bm25=w)) for w in bm25_weights]
+        for label, weights in variants:
             run, pairs = rank_queries(system, requests, weights, qrels)
             m = evaluate_run(qrels, as_scores(run), relevant_grade=5)
             auc = roc_auc_judged(qrels, pairs, positive_min_grade=5, negative_max_grade=3)["auc"]
@@ -133,6 +136,8 @@ def main() -> int:
     parser.add_argument("--finetuned")
     parser.add_argument("--compare", nargs="+", metavar="NAME=MODEL_DIR",
                         help="instead of the table: Home Depot rows (dense only, default blend) per model")
+    parser.add_argument("--bm25-weights", type=float, nargs="*", default=[],
+                        help="with --compare: also the blend with each of these BM25 weights")
     parser.add_argument("--base", default="default")
     parser.add_argument("--config", default="configs/train-cpu.toml")
     parser.add_argument("--cache", type=Path)
@@ -150,7 +155,7 @@ def main() -> int:
         models = dict(item.split("=", 1) for item in args.compare)
         print("| Home Depot dev | NDCG@10 | Recall@10 | Recall@100 | MRR@10 | ROC-AUC |")
         print("| --- | --- | --- | --- | --- | --- |")
-        for row in model_rows(args.data, models, config=config, cache=args.cache):
+        for row in model_rows(args.data, models, config=config, cache=args.cache, bm25_weights=args.bm25_weights):
             print(f"| {row[0]} | " + " | ".join(_fmt(x) for x in row[1:]) + " |", flush=True)
         print(f"\n({time.time() - t0:.0f} s)")
         return 0
