@@ -1,6 +1,6 @@
 """How the final ranking blends its signals: weights chosen on dev, read from the ``[retrieval]`` TOML table.
 
-    [retrieval.homedepot]   dense = 1.0; bm25 = 0.2; neighbours = 0.0        # query → product
+    [retrieval.homedepot]   dense = 1.0; bm25 = 0.15; neighbours = 0.0        # query → product
     [retrieval.sessions]    covisit = 1.0; content = 0.5; bm25 = 0.5; popularity = 0.1   # clicks → product
     [retrieval.covisit]     window = 5; recency = 0.7; ...
     [retrieval.neighbours]  neighbours = 10; temperature = 0.05
@@ -23,7 +23,7 @@ SESSION_SIGNALS = ("covisit", "content", "bm25", "popularity")
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    query_weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "bm25": 0.2, "neighbours": 0.0})
+    query_weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "bm25": 0.15, "neighbours": 0.0})
     session_weights: dict[str, float] = field(
         default_factory=lambda: {"covisit": 1.0, "content": 0.5, "bm25": 0.5, "popularity": 0.1})
     # whole-session window: every later item counts for a new user, not just the next one (better on dev)
