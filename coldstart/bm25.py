@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +122,11 @@ class BM25Retriever:
         index.index(corpus, show_progress=False)
         logger.info("BM25 index: %d items, %d terms", len(corpus), len(index.vocab_dict))
         return index
+
+    @property
+    def row_of(self) -> Mapping[str, int]:
+        """Item id → its position in :meth:`scores`' output (the catalog order)."""
+        return self._row
 
     def scores(self, query: str) -> np.ndarray:
         """(n_items,) float32 BM25 scores of ``query``; all zero when no query token is in the catalog."""

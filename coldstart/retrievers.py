@@ -53,7 +53,7 @@ class LexicalRetriever:
         """What BM25 searches for a request: its query, or else the known clicked items' texts; may be empty."""
         if request.query:
             return request.query
-        rows = [self.bm25._row[c] for c in request.clicks if c in self.known]
+        rows = [self.bm25.row_of[c] for c in request.clicks if c in self.known]
         return " ".join(self.bm25.texts[r][:self.click_chars] for r in rows)
 
     def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
@@ -96,7 +96,7 @@ class BlendRetriever:
         self.recommender, self.lexical, self.weights = recommender, lexical, dict(weights)
         index = recommender.version.index
         # BM25 scores come in the lexical catalog's order; reorder them to the index's rows once.
-        self._bm25_rows = np.array([lexical.bm25._row[i] for i in index.ids], dtype=np.int64)
+        self._bm25_rows = np.array([lexical.bm25.row_of[i] for i in index.ids], dtype=np.int64)
 
     def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
         from coldstart.blend import blend, top_k
