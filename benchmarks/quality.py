@@ -122,9 +122,14 @@ class QuerySystem:
         return {name: make[name]() for name in names}
 
 
-def rank_queries(system: QuerySystem, requests, weights: dict[str, float], qrels=None):
-    """``(run, pair_scores)``: top-100 per query and the blended score of every judged pair in ``qrels``."""
+def rank_queries(system: QuerySystem, requests, weights: dict[str, float], qrels=None, reranker=None):
+    """``(run, pair_scores)``: top-100 per query and the score of every judged pair in ``qrels``
+    (``[retrieval] pair_score``). With a :class:`coldstart.rerank.Reranker`, its fused score orders the top
+    ``rerank_depth``."""
     run, pairs = {}, {}
+    pair_score = system.config.pair_score
+    if pair_score == "reranker" and reranker is None:
+        raise ValueError("[retrieval] pair_score = 'reranker' needs a re-ranker model (--reranker)")
     vectors = system.encode_queries([r.query for r in requests])
     for start in range(0, len(requests), CHUNK):
         chunk = requests[start:start + CHUNK]
@@ -135,8 +140,19 @@ def rank_queries(system: QuerySystem, requests, weights: dict[str, float], qrels
             rows = top_k(scores, RUN_DEPTH)
             run[r.qid] = [(system.ids[i], float(scores[i])) for i in rows]
             if qrels is not None and r.qid in qrels:
-                pair = sig["dense"][b] if system.config.pair_score == "dense" else scores
-                pairs[r.qid] = {i: float(pair[system.row[i]]) for i in qrels[r.qid] if i in system.row}
+                judged = [i for i in qrels[r.qid] if i in system.row]
+                cosine = np.array([sig["dense"][b][system.row[i]] for i in judged], np.float32)
+                if pair_score == "reranker":
+                    pair = reranker.pair_scores(r.query, judged) + system.config.rerank_pair_dense_weight * cosine
+                elif pair_score == "dense":
+                    pair = cosine
+                else:
+                    pair = np.array([scores[system.row[i]] for i in judged], np.float32)
+                pairs[r.qid] = {i: float(p) for i, p in zip(judged, pair)}
+        if reranker is not None:
+            reranked = reranker.rerank_many([r.query for r in chunk], [run[r.qid] for r in chunk])
+            run.update((r.qid, ranking) for r, ranking in zip(chunk, reranked))
+        logger.info("ranked %d/%d queries", min(start + CHUNK, len(requests)), len(requests))
     return run, pairs
 
 
@@ -184,7 +200,8 @@ def as_scores(run) -> dict[str, dict[str, float]]:
     return {qid: dict(ranking) for qid, ranking in run.items()}
 
 
-def reproduce(data: Path, out: Path, *, model: str, config: RetrievalConfig, cache_dir: Path | None) -> list[Path]:
+def reproduce(data: Path, out: Path, *, model: str, config: RetrievalConfig, cache_dir: Path | None,
+              reranker_model: str | None = None) -> list[Path]:
     """One run per non-train query/sessions file of DATA_DIR (layout of ../shared/data)."""
     from coldstart.trec import read_qrels, read_requests, read_sessions, sessions_to_requests_and_qrels, write_run, \
         write_scores
@@ -194,11 +211,18 @@ def reproduce(data: Path, out: Path, *, model: str, config: RetrievalConfig, cac
     hd = data / "homedepot"
     if (hd / "queries_train.tsv").is_file():
         system = QuerySystem(hd, model=model, config=config, cache_dir=cache_dir)
+        reranker = None
+        if reranker_model:
+            from coldstart.rerank import Reranker, RerankerConfig
+
+            texts = read_catalog_texts(hd / "catalog.parquet")
+            reranker = Reranker(RerankerConfig(model=reranker_model, depth=config.rerank_depth,
+                                               first_weight=config.rerank_first_weight), texts)
         for split in splits(hd, "queries_", ".tsv"):
             requests = [r for r in read_requests(hd / f"queries_{split}.tsv") if r.query]
             qrels_path = hd / f"qrels_{split}.tsv"
             qrels = read_qrels(qrels_path) if qrels_path.is_file() else None
-            run, pairs = rank_queries(system, requests, config.query_weights, qrels)
+            run, pairs = rank_queries(system, requests, config.query_weights, qrels, reranker)
             write_run(out / f"homedepot-{split}.run", run.items(), "coldstart")
             written.append(out / f"homedepot-{split}.run")
             if qrels is not None:
@@ -227,10 +251,12 @@ def main(argv: Iterable[str] | None = None) -> int:
     rep.add_argument("--model", default="default")
     rep.add_argument("--config")
     rep.add_argument("--cache", type=Path)
+    rep.add_argument("--reranker", help="a cross-encoder model dir re-scoring the top [retrieval] rerank_depth")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = load_retrieval_config(args.config)
-    for path in reproduce(args.data, args.out, model=args.model, config=config, cache_dir=args.cache):
+    for path in reproduce(args.data, args.out, model=args.model, config=config, cache_dir=args.cache,
+                          reranker_model=args.reranker):
         print(path)
     return 0
 

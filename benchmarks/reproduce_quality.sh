@@ -3,8 +3,9 @@
 #
 #   benchmarks/reproduce_quality.sh DATA_DIR OUT_DIR
 #
-# DATA_DIR has the layout of ../shared/data. Trains only on homedepot/*_train.tsv (fine-tuning, judged
-# neighbours) and amazon_scientific/sessions_train.jsonl (co-visitation), then writes, for every other split:
+# DATA_DIR has the layout of ../shared/data. Trains only on homedepot/*_train.tsv (the encoder, then the
+# cross-encoder re-ranker of the config's [reranker] table, if it has one) and amazon_scientific/sessions_train.jsonl
+# (co-visitation), then writes, for every other split:
 #   homedepot/queries_<split>.tsv          -> OUT_DIR/homedepot-<split>.run (+ .scores for qrels_<split>.tsv pairs)
 #   amazon_scientific/sessions_<split>.jsonl -> OUT_DIR/scientific-<split>-k1.run and -k3.run
 # CONFIG=... overrides the configuration (default configs/train-cpu.toml).
@@ -28,14 +29,23 @@ start=$(date +%s)
 rm -rf "$WORK/train"   # a fresh run: the same run id would otherwise resume an old checkpoint
 mkdir -p "$WORK"
 MODEL=default
+RERANK=()
 if [ -f "$HD/queries_train.tsv" ]; then
     python -m jobs.finetune --config "$CONFIG" \
         --queries "$HD/queries_train.tsv" --qrels "$HD/qrels_train.tsv" --catalog "$HD/catalog.parquet" \
         --out "$WORK/models" --run-id reproduce --no-publish --set "storage_path='$WORK/train'" \
         > "$WORK/finetune.json"
     MODEL=$WORK/models/reproduce
+    echo "encoder trained after $(( $(date +%s) - start )) s" >&2
+    if grep -q '^\[reranker\]' "$CONFIG"; then
+        python -m jobs.finetune --config "$CONFIG" --table reranker \
+            --queries "$HD/queries_train.tsv" --qrels "$HD/qrels_train.tsv" --catalog "$HD/catalog.parquet" \
+            --out "$WORK/models" --run-id reproduce-reranker --no-publish --set "storage_path='$WORK/train'" \
+            > "$WORK/finetune-reranker.json"
+        RERANK=(--reranker "$WORK/models/reproduce-reranker")
+    fi
 fi
 echo "training done after $(( $(date +%s) - start )) s" >&2
 python -m benchmarks.quality reproduce --data "$DATA_DIR" --out "$OUT_DIR" --model "$MODEL" \
-    --config "$CONFIG" --cache "$WORK/cache"
+    --config "$CONFIG" --cache "$WORK/cache" "${RERANK[@]}"
 echo "all done after $(( $(date +%s) - start )) s" >&2

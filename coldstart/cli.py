@@ -82,6 +82,14 @@ def cmd_search(args) -> int:
         chosen = load_retrieval_config(getattr(args, "config", None))
         options = {"weights": {k: v for k, v in chosen.query_weights.items() if k in ("dense", "bm25")},
                    "bm25_tokens": chosen.query_bm25_tokens}
+    if args.reranker:
+        from coldstart.rerank import RerankerConfig
+        from coldstart.retrieval_config import load_retrieval_config
+
+        chosen = load_retrieval_config(getattr(args, "config", None))
+        options["reranker"] = RerankerConfig(model=args.reranker, depth=chosen.rerank_depth,
+                                             first_weight=chosen.rerank_first_weight,
+                                             device=getattr(args, "device", None) or "auto")
     retriever = make_retriever(args.retriever, recommender, **options)
     requests = read_requests(args.requests)
     rows = []
@@ -90,7 +98,7 @@ def cmd_search(args) -> int:
         rankings = retriever.search([UserRequest(query=r.query, clicks=r.clicks) for r in chunk], args.k)
         rows.extend((r.qid, ranking) for r, ranking in zip(chunk, rankings))
         logger.info("searched %d/%d requests", min(start + args.batch_size, len(requests)), len(requests))
-    write_run(args.out, rows, tag=args.tag or f"coldstart-{args.retriever}")
+    write_run(args.out, rows, tag=args.tag or f"coldstart-{args.retriever}{'-reranked' if args.reranker else ''}")
     empty = sum(1 for _, ranking in rows if not ranking)
     print(json.dumps({"requests": len(requests), "written": len(rows), "empty_results": empty,
                       "version": recommender.version.version, "out": str(args.out)}))
@@ -211,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=100)
     p.add_argument("--retriever", choices=["dense", "bm25", "hybrid", "blend"], default="dense",
                    help="blend: weighted z-scores of dense and BM25, weights from the config's [retrieval.homedepot]")
+    p.add_argument("--reranker", help="a cross-encoder (jobs.finetune --table reranker, or any one-label HF "
+                   "sequence classifier; local dir or s3://) re-scoring the top [retrieval] rerank_depth")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--tag", help="run tag (default coldstart-<retriever>)")
     p.set_defaults(func=cmd_search)

@@ -35,6 +35,12 @@ class RetrievalConfig:
     # cosine, comparable across queries; "blend" = the ranking score, z-scored per query (on dev: ROC-AUC 0.75
     # vs 0.67 for the fine-tuned model, so the ranking and the pair scores use different normalisations).
     pair_score: str = "dense"
+    # The cross-encoder re-ranker (when one is given): how many first-stage candidates it re-scores, and the weight
+    # of the first stage's z-score beside its own. Pair scores under pair_score = "reranker" are its raw logits
+    # plus rerank_pair_dense_weight x the encoder's cosine.
+    rerank_depth: int = 30
+    rerank_first_weight: float = 1.0
+    rerank_pair_dense_weight: float = 0.0
     # BM25 tokenisation for product search: "units" keeps 1/2, 3/4 and one-letter words (Home Depot dev: bm25 alone
     # 0.359 vs 0.343, in the blend 0.417 vs 0.413); "bm25s" is the baseline's.
     query_bm25_tokens: str = "units"
@@ -42,8 +48,10 @@ class RetrievalConfig:
     def __post_init__(self) -> None:
         if self.query_bm25_tokens not in ("units", "bm25s"):
             raise ValueError(f"retrieval.query_bm25_tokens={self.query_bm25_tokens!r}: use 'units' or 'bm25s'")
-        if self.pair_score not in ("dense", "blend"):
-            raise ValueError(f"retrieval.pair_score={self.pair_score!r}: use 'dense' or 'blend'")
+        if self.pair_score not in ("dense", "blend", "reranker"):
+            raise ValueError(f"retrieval.pair_score={self.pair_score!r}: use 'dense', 'blend' or 'reranker'")
+        if self.rerank_depth < 1 or self.rerank_first_weight < 0:
+            raise ValueError("retrieval.rerank_depth must be ≥ 1 and retrieval.rerank_first_weight ≥ 0")
         for name, known, weights in (("homedepot", QUERY_SIGNALS, self.query_weights),
                                      ("sessions", SESSION_SIGNALS, self.session_weights)):
             bad = set(weights) - set(known)

@@ -9,6 +9,9 @@
   the fine-tuned model, about 0.02 NDCG@10 above rank fusion; BENCHMARKS.md). The default ranking of
   ``benchmarks/reproduce_quality.sh``.
 
+Any of them can be followed by a cross-encoder re-ranker (:class:`RerankedRetriever`, ``--reranker`` of
+``coldstart search``) that re-scores the top ``depth`` of requests with a query.
+
 Clicked and excluded items are never returned by any of them.
 """
 
@@ -122,12 +125,41 @@ class BlendRetriever:
         return out
 
 
+class RerankedRetriever:
+    """A first stage, then a cross-encoder over the top ``depth`` of every request that has a query.
+
+    A clicks-only request has no query for the cross-encoder to read: it keeps the first stage's ranking."""
+
+    def __init__(self, first: Retriever, reranker):
+        self.first, self.reranker = first, reranker
+
+    def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
+        hits = self.first.search(requests, max(k, self.reranker.config.depth))
+        with_query = [n for n, r in enumerate(requests) if r.query and hits[n]]
+        reranked = self.reranker.rerank_many([requests[n].query for n in with_query], [hits[n] for n in with_query])
+        for n, ranking in zip(with_query, reranked):
+            hits[n] = ranking
+        return [h[:k] for h in hits]
+
+
 def make_retriever(kind: str, recommender: DenseRecommender, *, weights: dict[str, float] | None = None,
-                   bm25_tokens: str = "bm25s") -> Retriever:
+                   bm25_tokens: str = "bm25s", reranker=None) -> Retriever:
     """``weights`` (``blend`` only; default dense 1.0 + bm25 0.15) and ``bm25_tokens`` come from the config's
-    ``[retrieval]`` table (:class:`coldstart.retrieval_config.RetrievalConfig`)."""
+    ``[retrieval]`` table (:class:`coldstart.retrieval_config.RetrievalConfig`); ``reranker`` is a
+    :class:`coldstart.rerank.RerankerConfig` or None."""
     if kind not in RETRIEVERS:
         raise ValueError(f"unknown retriever {kind!r}: use one of {RETRIEVERS}")
+    first = _first_stage(kind, recommender, weights=weights, bm25_tokens=bm25_tokens)
+    if reranker is None:
+        return first
+    from coldstart.rerank import Reranker
+
+    version = recommender.version
+    texts = version.items.column("text").to_pylist()
+    return RerankedRetriever(first, Reranker(reranker, lambda item: texts[version.index.row_of[item]]))
+
+
+def _first_stage(kind: str, recommender: DenseRecommender, *, weights, bm25_tokens: str) -> Retriever:
     dense = DenseRetriever(recommender)
     if kind == "dense":
         return dense

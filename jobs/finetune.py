@@ -1,8 +1,11 @@
-"""Fine-tune the encoder on a shop's judged queries with Ray Train, then publish the model.
+"""Fine-tune the encoder (or the re-ranker) on a shop's judged queries with Ray Train, then publish the model.
 
     python -m jobs.finetune --config configs/train-cpu.toml \\
         --queries DATA/homedepot/queries_train.tsv --qrels DATA/homedepot/qrels_train.tsv \\
         --catalog DATA/homedepot/catalog.parquet --out ./models [--run-id ID] [--set key=value ...]
+
+``--table reranker`` reads the ``[reranker]`` table instead of ``[train]``: a cross-encoder
+(``objective = "cross_encoder"``) trained on every judged pair, for ``coldstart search --reranker``.
 
 Prints the model directory, the published URI and the training metrics as JSON. ``RAY_ADDRESS`` picks the
 cluster; without it a local Ray starts on loopback.
@@ -40,10 +43,10 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
-def build_config(path: str | None, overrides: list[str]):
+def build_config(path: str | None, overrides: list[str], table: str = "train"):
     import dataclasses
 
-    base = load_train_config(path) if path else train_config_from_dict({})
+    base = load_train_config(path, table) if path else train_config_from_dict({})
     raw = dataclasses.asdict(base)
     for key, value in parse_overrides(overrides).items():
         if isinstance(value, dict):
@@ -56,6 +59,7 @@ def build_config(path: str | None, overrides: list[str]):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config")
+    parser.add_argument("--table", default="train", help="the config table to read: train (the encoder) or reranker")
     parser.add_argument("--queries", required=True)
     parser.add_argument("--qrels", required=True)
     parser.add_argument("--catalog", required=True)
@@ -66,12 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
-    from coldstart.training.sources import judgment_examples, read_catalog_texts
+    from coldstart.training.sources import judgment_examples, judgment_pairs, read_catalog_texts
     from pipelines.train import run_training
 
-    config = build_config(args.config, args.set)
+    config = build_config(args.config, args.set, args.table)
     texts = read_catalog_texts(args.catalog)
-    examples, fingerprint = judgment_examples(args.queries, args.qrels, texts, config)
+    build = judgment_pairs if config.objective == "cross_encoder" else judgment_examples
+    examples, fingerprint = build(args.queries, args.qrels, texts, config)
     run_id = args.run_id or "ft-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     result = run_training(config, examples, texts, run_id=run_id, out_dir=Path(args.out),
                           data_fingerprint=fingerprint, publish=not args.no_publish)

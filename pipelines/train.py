@@ -74,11 +74,12 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
     import torch
-    from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
     from coldstart.adversarial import make_attack
     from coldstart.model_source import resolve_model_dir
     from coldstart.training.sampling import epoch_order, item_indices
+    from coldstart.training.pointwise import make_pair_batch, pointwise_step
     from coldstart.training.step import make_batch, train_step
 
     config: TrainConfig = loop_config["config"]
@@ -91,10 +92,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
 
     model_dir = resolve_model_dir(config.model)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    try:
-        model = AutoModel.from_pretrained(model_dir, add_pooling_layer=False)  # unused pooler breaks DDP
-    except TypeError:
-        model = AutoModel.from_pretrained(model_dir)
+    model = load_trainable(model_dir, config.objective)
     model = ray.train.torch.prepare_model(model)
     inner = getattr(model, "module", model)
     device = next(inner.parameters()).device
@@ -114,7 +112,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         start = int(state["step"])
         logger.info("rank %d resumed at step %d", rank, start)
 
-    items = item_indices([e.positive for e in examples])
+    items = item_indices([item_of(e) for e in examples])
+    catalog_ids = list(texts)
     orders: dict[int, Any] = {}
 
     def order_for(epoch: int):
@@ -135,16 +134,28 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             os._exit(1)
         rng = random.Random(config.seed * 1_000_003 + step * 101 + rank)
         idx = _batch_indices(order_for, step, global_batch, len(examples), rank, world)
-        batch = make_batch([examples[i] for i in idx], texts, hard_negatives=config.hard_negatives, rng=rng,
-                           augment=augment, graded_partners=config.graded_partners)
-        out = train_step(model, tokenizer, batch, attack=attack, optimizer=optimizer, scheduler=scheduler,
-                         temperature=config.temperature, graded_weight=config.graded_weight,
-                         graded_scale=config.graded_scale, pooling=config.pooling, max_length=config.max_length,
-                         grad_clip=config.grad_clip, device=device, no_sync=no_sync)
+        chosen = [examples[i] for i in idx]
+        if config.objective == "cross_encoder":
+            pairs = make_pair_batch(chosen, texts, rng=rng, item_ids=catalog_ids,
+                                    random_negatives=config.random_negatives, augment=augment)
+            out = pointwise_step(model, tokenizer, pairs, attack=attack, optimizer=optimizer, scheduler=scheduler,
+                                 max_length=config.max_length, grad_clip=config.grad_clip, device=device,
+                                 no_sync=no_sync)
+            n_pairs = len(pairs.queries)
+        else:
+            batch = make_batch(chosen, texts, hard_negatives=config.hard_negatives, rng=rng, augment=augment,
+                               graded_partners=config.graded_partners)
+            out = train_step(model, tokenizer, batch, attack=attack, optimizer=optimizer, scheduler=scheduler,
+                             temperature=config.temperature, graded_weight=config.graded_weight,
+                             graded_scale=config.graded_scale, pooling=config.pooling, max_length=config.max_length,
+                             grad_clip=config.grad_clip, device=device, no_sync=no_sync)
+            n_pairs = len(chosen)
         done_since += 1
-        pairs_since += global_batch
+        pairs_since += n_pairs
         last = step + 1 == config.max_steps
         if (step + 1) % config.checkpoint_every == 0 or last:
+            if world > 1:
+                pairs_since = _sum_over_workers(pairs_since)  # every worker reaches this step: no one waits alone
             elapsed = time.perf_counter() - t0
             metrics = {"step": step + 1, "loss": out["loss_clean"], "loss_adv": out.get("loss_adv"),
                        "pairs_per_s": pairs_since / elapsed, "s_per_step": elapsed / done_since,
@@ -167,6 +178,31 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             if rank == 0:
                 logger.info("step %d/%d loss %.4f %.1f pairs/s", step + 1, config.max_steps, out["loss_clean"],
                             metrics["pairs_per_s"])
+
+
+def item_of(example) -> str:
+    """The product of a training example: a bi-encoder Example's positive or a cross-encoder pair's item."""
+    return example.item if hasattr(example, "item") else example.positive
+
+
+def load_trainable(model_dir, objective: str):
+    """The Hugging Face model a run trains: the bare encoder, or a one-label sequence classifier."""
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    if objective == "cross_encoder":
+        return AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1)
+    try:
+        return AutoModel.from_pretrained(model_dir, add_pooling_layer=False)  # unused pooler breaks DDP
+    except TypeError:
+        return AutoModel.from_pretrained(model_dir)
+
+
+def _sum_over_workers(count: int) -> int:
+    import torch
+
+    total = torch.tensor([count], dtype=torch.long)
+    torch.distributed.all_reduce(total)
+    return int(total.item())
 
 
 def _first_crash(config: TrainConfig, *, resumed: bool) -> bool:
@@ -227,7 +263,7 @@ def run_training(
 
     if not examples:
         raise ValueError("no training examples; check the qrels/sessions files and the grade thresholds")
-    missing = {e.positive for e in examples} - set(texts)
+    missing = {item_of(e) for e in examples} - set(texts)
     if missing:
         raise ValueError(f"{len(missing)} positives have no text (e.g. {next(iter(missing))!r}); use the catalog "
                          "the judgments refer to")
@@ -269,14 +305,14 @@ def export_checkpoint(checkpoint_dir: str | Path, out_dir: Path, config: TrainCo
                       data_fingerprint: str = "") -> Path:
     """A Hugging Face model directory (+ manifest) from any training checkpoint, e.g. one of a stopped run."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from coldstart.model_source import resolve_model_dir
     from coldstart.training.export import write_model_manifest
 
     state = torch.load(Path(checkpoint_dir) / _STATE_FILE, map_location="cpu", weights_only=False)
     base = resolve_model_dir(config.model)
-    model = AutoModel.from_pretrained(base, add_pooling_layer=False)
+    model = load_trainable(base, config.objective)
     model.load_state_dict(state["model"])
     out = Path(out_dir)
     model.save_pretrained(out)

@@ -1,4 +1,4 @@
-"""Shared fixtures: one local Ray per session, a tiny random encoder, the sample catalog.
+"""Shared fixtures: one local Ray per session, a tiny random encoder and cross-encoder, the sample catalog.
 
 S3 fixtures (a real SeaweedFS server with credentials) come from ``tests/fixtures/s3.py``.
 """
@@ -49,6 +49,14 @@ def tiny_model_dir(tmp_path_factory):
     from tests.fixtures.models import save_tiny_bert
 
     return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_dir(tmp_path_factory):
+    """A tiny randomly initialised one-label BERT sequence classifier (a cross-encoder) with the MiniLM tokenizer."""
+    from tests.fixtures.models import save_tiny_cross_encoder
+
+    return save_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-cross-encoder"))
 
 
 @pytest.fixture(scope="session")

@@ -37,11 +37,17 @@ class AugmentSettings:
         return self.synonym_prob > 0 or self.typo_prob > 0 or self.backtranslation_prob > 0
 
 
+OBJECTIVES = ("bi_encoder", "cross_encoder")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One fine-tuning run. Sizes are per worker; the global batch is ``batch_size * num_workers``."""
 
     model: str = "default"
+    # "bi_encoder": the query/product encoder (InfoNCE); "cross_encoder": a re-ranker scoring (query, product)
+    # pairs, trained pointwise on the grades (coldstart.training.pointwise)
+    objective: str = "bi_encoder"
     pooling: str = "mean"
     max_length: int = 48
     # optimisation
@@ -70,6 +76,9 @@ class TrainConfig:
     graded_weight: float = 0.0
     graded_partners: int = 0  # per example: lower-graded judged products of its query added to the batch
     graded_scale: float = 20.0
+    # cross-encoder only: per judged pair, the chance of one random catalog product with target 0
+    random_negatives: float = 0.25
+    grade_max: int | None = None  # cross-encoder label = grade / grade_max; None = the highest grade in the qrels
     # resampling: probability of an example ∝ popularity(product) ** (resample_temperature - 1)
     resample_temperature: float = 1.0  # 1 = as in the data; 0 = every product equally often
     augment: AugmentSettings = field(default_factory=AugmentSettings)
@@ -88,6 +97,10 @@ class TrainConfig:
     crash_marker: str | None = None  # test hook: a local file that records the crash, so it happens once
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"train.objective={self.objective!r}: use one of {OBJECTIVES}")
+        if not 0.0 <= self.random_negatives <= 1.0:
+            raise ValueError(f"train.random_negatives={self.random_negatives}: use a probability in [0, 1]")
         if self.temperature <= 0:
             raise ValueError(f"train.temperature={self.temperature}: use a positive value such as 0.05")
         if self.max_steps < 1 or self.batch_size < 2:
@@ -136,9 +149,11 @@ def train_config_from_dict(raw: dict[str, Any], *, origin: str = "config") -> Tr
     return TrainConfig(**raw, **kwargs)
 
 
-def load_train_config(path: str | Path) -> TrainConfig:
-    """Read the ``[train]`` table of a TOML (or JSON) file."""
+def load_train_config(path: str | Path, table: str = "train") -> TrainConfig:
+    """Read the ``[train]`` table (or another one, e.g. ``[reranker]``) of a TOML (or JSON) file."""
     path = Path(path)
     text = path.read_text()
     raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    return train_config_from_dict(raw.get("train", {}), origin=str(path))
+    if table not in raw:
+        raise ValueError(f"{path}: no [{table}] table (tables: {sorted(raw)})")
+    return train_config_from_dict(raw[table], origin=f"{path} [{table}]")

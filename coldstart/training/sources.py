@@ -13,6 +13,7 @@ from pathlib import Path
 from coldstart.training.config import TrainConfig
 from coldstart.training.export import data_fingerprint
 from coldstart.training.pairs import Example, build_examples
+from coldstart.training.pointwise import PointwiseExample, pointwise_examples
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,24 @@ def judgment_examples(queries_path: str | Path, qrels_path: str | Path, texts: d
         relevant_min_grade=config.relevant_min_grade,
         max_negatives=max(config.bm25_depth + config.dense_mining_depth, 1))
     fp = data_fingerprint(f"{e.qid}\t{e.positive}\t{e.weight}" for e in examples)
+    return examples, fp
+
+
+def judgment_pairs(queries_path: str | Path, qrels_path: str | Path, texts: dict[str, str],
+                   config: TrainConfig) -> tuple[list[PointwiseExample], str]:
+    """Every judged (query, product) pair with its scaled grade, for a cross-encoder; and a data fingerprint.
+
+    Pairs whose product is not in the catalog are dropped and counted in the log."""
+    from coldstart.trec import read_qrels, read_requests
+
+    queries = {r.qid: r.query for r in read_requests(queries_path) if r.query}
+    qrels = {qid: judged for qid, judged in read_qrels(qrels_path).items() if qid in queries}
+    known = {qid: {i: g for i, g in judged.items() if i in texts} for qid, judged in qrels.items()}
+    dropped = sum(len(j) for j in qrels.values()) - sum(len(j) for j in known.values())
+    if dropped:
+        logger.warning("%d judged pairs name products missing from the catalog; left out", dropped)
+    examples = pointwise_examples(queries, {q: j for q, j in known.items() if j}, grade_max=config.grade_max)
+    fp = data_fingerprint(f"{e.qid}\t{e.item}\t{e.label}" for e in examples)
     return examples, fp
 
 

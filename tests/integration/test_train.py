@@ -3,6 +3,7 @@ real SeaweedFS bucket, one worker killed and the run resumed from its last check
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from coldstart.adversarial import AdversarialConfig
@@ -71,3 +72,28 @@ def test_pgd_run_checkpoints_and_exports(ray_local, tiny_model_dir, s3_bucket, t
     manifest = read_model_manifest(result.model_dir)
     assert manifest["config"]["adversarial"]["method"] == "pgd"
     assert manifest["base_model"] == str(tiny_model_dir)
+
+
+@pytest.mark.timeout(180)
+def test_cross_encoder_run_trains_on_two_workers_with_fgm_and_exports_a_reranker(ray_local, tiny_cross_encoder_dir,
+                                                                                  s3_bucket, tmp_path):
+    from coldstart.rerank import CrossEncoder, RerankerConfig
+    from coldstart.store import open_store
+    from coldstart.training.export import read_model_manifest
+    from coldstart.training.pointwise import pointwise_examples
+    from pipelines.train import run_training
+
+    texts, bi_examples = tiny_data()
+    queries = {e.qid: e.query for e in bi_examples}
+    qrels = {e.qid: dict(e.judged) for e in bi_examples}
+    examples = pointwise_examples(queries, qrels)
+    config = _config(tiny_cross_encoder_dir, s3_bucket, objective="cross_encoder", max_steps=3, max_length=32,
+                     random_negatives=0.5, adversarial=AdversarialConfig(method="fgm", epsilon=0.5))
+    result = run_training(config, examples, texts, run_id="smoke-rerank", out_dir=tmp_path)
+
+    assert result.metrics["step"] == 3 and result.metrics["loss_adv"] is not None
+    assert read_model_manifest(result.model_dir)["config"]["objective"] == "cross_encoder"
+    assert any(k.endswith("state.pt") for k in open_store(s3_bucket).list("train/smoke-rerank"))
+    scores = CrossEncoder(RerankerConfig(model=result.model_uri)).score(["red drill"] * 2,
+                                                                        [texts["red-drill"], texts["blue-saw"]])
+    assert scores.shape == (2,) and np.isfinite(scores).all()
