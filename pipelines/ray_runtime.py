@@ -40,6 +40,7 @@ def init_ray(*, num_cpus: int | None = None, address: str | None = None) -> None
         return
     for key, value in _LOCAL_ENV.items():
         os.environ.setdefault(key, value)
+    _loopback_in_this_process()
     logger.info("starting a local Ray (%s CPUs) on 127.0.0.1", num_cpus or "all")
     ray.init(
         address="local",
@@ -49,6 +50,18 @@ def init_ray(*, num_cpus: int | None = None, address: str | None = None) -> None
         configure_logging=False,
         log_to_driver=True,
     )
+
+
+def _loopback_in_this_process() -> None:
+    """Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER once, when ``ray`` is first imported; a job that imported it
+    before calling :func:`init_ray` would otherwise resolve ``127.0.0.1`` to the host's interface and start the
+    raylet, the agents and the workers on it (seen: a finetune job's raylet on the machine's address, agents on
+    0.0.0.0). The child processes read the environment variable set above; this process needs the constant."""
+    from ray._private import ray_constants
+
+    if os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") == "0" and getattr(ray_constants, "ENABLE_RAY_CLUSTER",
+                                                                                False):
+        ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def cluster_resources() -> dict[str, float]:
