@@ -3,6 +3,7 @@
     python -m benchmarks.ablation --data ../shared/data --finetuned MODEL_DIR [--config configs/train-cpu.toml]
         [--cache DIR]
     python -m benchmarks.ablation --data ../shared/data --compare plain=DIR fgm=DIR ...   # one model per training
+        [--bm25-weights 0.1 0.2] [--reranker CROSS_ENCODER_DIR [--rerank-weights 0.5 2]]
 
 Home Depot dev (retrieval over the whole catalog; NDCG@10 graded, Recall/MRR with grade ≥ 5, ROC-AUC over judged
 pairs 5+ vs ≤ 3) and Amazon Scientific dev (k = 1 and 3 clicks). Prints markdown rows. Rank-fusion rows have no
@@ -84,27 +85,65 @@ def homedepot_rows(data: Path, *, base: str, finetuned: str, config, cache: Path
     return rows
 
 
+class _MemoScores:
+    """A cross-encoder whose pair scores are computed once per (query, text): re-ranking the same candidates with
+    several fusion weights costs one pass."""
+
+    def __init__(self, cross):
+        self.cross, self.memo = cross, {}
+
+    def score(self, queries, texts):
+        todo = sorted({(q, t) for q, t in zip(queries, texts)} - self.memo.keys())
+        if todo:
+            self.memo.update(zip(todo, self.cross.score([q for q, _ in todo], [t for _, t in todo])))
+        return np.array([self.memo[(q, t)] for q, t in zip(queries, texts)], np.float32)
+
+
 def model_rows(data: Path, models: dict[str, str], *, config, cache: Path | None,
-               bm25_weights: list[float] = ()) -> list[tuple]:
+               bm25_weights: list[float] = (), reranker: str | None = None,
+               rerank_weights: list[float] = ()) -> list[tuple]:
     """Home Depot dev rows for several fine-tuned models: dense only, the config's blend, and the blend with each
-    of ``bm25_weights`` instead of the config's BM25 weight (the one weight chosen on dev)."""
+    of ``bm25_weights`` instead of the config's BM25 weight (the one weight chosen on dev). With ``reranker``:
+    also the default blend re-ranked by it, with the config's first-stage weight and each of ``rerank_weights``
+    (judged pairs then scored by the cross-encoder)."""
+    import dataclasses
+
     from coldstart.metrics import evaluate_run, roc_auc_judged
     from coldstart.trec import read_qrels, read_requests
 
     hd = data / "homedepot"
     requests = [r for r in read_requests(hd / "queries_dev.tsv") if r.query]
     qrels = read_qrels(hd / "qrels_dev.tsv")
+    first_stage = dataclasses.replace(config, pair_score="dense") if config.pair_score == "reranker" else config
     rows = []
+
+    def row(label, system, weights, ranker=None):
+        run, pairs = rank_queries(system, requests, weights, qrels, ranker)
+        m = evaluate_run(qrels, as_scores(run), relevant_grade=5)
+        auc = roc_auc_judged(qrels, pairs, positive_min_grade=5, negative_max_grade=3)["auc"]
+        rows.append((label, m["ndcg@10"], m["recall@10"], m["recall@100"], m["mrr@10"], auc))
+        logger.info("%s %s", label, rows[-1][1:])
+
     for name, model in models.items():
-        system = QuerySystem(hd, model=model, config=config, cache_dir=cache)
-        variants = [(f"{name} (dense only)", {"dense": 1.0}), (f"{name} + the default blend", config.query_weights)]
-        variants += [(f"{name} + blend with bm25 {w}", dict(config.query_weights, bm25=w)) for w in bm25_weights]
-        for label, weights in variants:
-            run, pairs = rank_queries(system, requests, weights, qrels)
-            m = evaluate_run(qrels, as_scores(run), relevant_grade=5)
-            auc = roc_auc_judged(qrels, pairs, positive_min_grade=5, negative_max_grade=3)["auc"]
-            rows.append((label, m["ndcg@10"], m["recall@10"], m["recall@100"], m["mrr@10"], auc))
-            logger.info("%s %s", label, rows[-1][1:])
+        system = QuerySystem(hd, model=model, config=first_stage, cache_dir=cache)
+        row(f"{name} (dense only)", system, {"dense": 1.0})
+        row(f"{name} + the default blend", system, config.query_weights)
+        for w in bm25_weights:
+            row(f"{name} + blend with bm25 {w}", system, dict(config.query_weights, bm25=w))
+        if reranker:
+            from coldstart.training.sources import read_catalog_texts
+            from coldstart.rerank import Reranker, RerankerConfig
+
+            texts = read_catalog_texts(hd / "catalog.parquet")
+            system = QuerySystem(hd, model=model, config=dataclasses.replace(config, pair_score="reranker"),
+                                 cache_dir=cache)
+            memo = None
+            for w in [config.rerank_first_weight, *rerank_weights]:
+                ranker = Reranker(RerankerConfig(model=reranker, depth=config.rerank_depth, first_weight=w), texts)
+                memo = memo or _MemoScores(ranker.cross)
+                ranker.cross = memo
+                row(f"{name} + the default blend + re-ranker (top {config.rerank_depth}, first-stage weight {w})",
+                    system, config.query_weights, ranker)
     return rows
 
 
@@ -138,6 +177,9 @@ def main() -> int:
                         help="instead of the table: Home Depot rows (dense only, default blend) per model")
     parser.add_argument("--bm25-weights", type=float, nargs="*", default=[],
                         help="with --compare: also the blend with each of these BM25 weights")
+    parser.add_argument("--reranker", help="with --compare: also the default blend re-ranked by this cross-encoder")
+    parser.add_argument("--rerank-weights", type=float, nargs="*", default=[],
+                        help="with --reranker: also these first-stage weights beside the cross-encoder's")
     parser.add_argument("--base", default="default")
     parser.add_argument("--config", default="configs/train-cpu.toml")
     parser.add_argument("--cache", type=Path)
@@ -151,11 +193,16 @@ def main() -> int:
         return 0
     config = load_retrieval_config(args.config)
     t0 = time.time()
+    if not args.compare and config.pair_score == "reranker":  # the table's rows have no re-ranker
+        import dataclasses
+
+        config = dataclasses.replace(config, pair_score="dense")
     if args.compare:
         models = dict(item.split("=", 1) for item in args.compare)
         print("| Home Depot dev | NDCG@10 | Recall@10 | Recall@100 | MRR@10 | ROC-AUC |")
         print("| --- | --- | --- | --- | --- | --- |")
-        for row in model_rows(args.data, models, config=config, cache=args.cache, bm25_weights=args.bm25_weights):
+        for row in model_rows(args.data, models, config=config, cache=args.cache, bm25_weights=args.bm25_weights,
+                              reranker=args.reranker, rerank_weights=args.rerank_weights):
             print(f"| {row[0]} | " + " | ".join(_fmt(x) for x in row[1:]) + " |", flush=True)
         print(f"\n({time.time() - t0:.0f} s)")
         return 0

@@ -125,9 +125,23 @@ def _judged_pairs(args):
 def cmd_score(args) -> int:
     from coldstart.trec import write_scores
 
-    recommender = _load_recommender(job_config(args))
+    config = job_config(args)
+    recommender = _load_recommender(config)
     pairs = _judged_pairs(args)
-    scores = recommender.score_pairs([p[1] for p in pairs], [p[2] for p in pairs])
+    if args.reranker:  # the cross-encoder's logits, comparable across queries (it was trained on the grades)
+        import numpy as np
+
+        from coldstart.rerank import CrossEncoder, RerankerConfig
+
+        version = recommender.version
+        texts = version.items.column("text").to_pylist()
+        rows = [version.index.row_of.get(p[2]) for p in pairs]
+        known = [n for n, r in enumerate(rows) if r is not None]
+        cross = CrossEncoder(RerankerConfig(model=args.reranker, device=config.encoder.device))
+        scores = np.full(len(pairs), np.nan, dtype=np.float32)
+        scores[known] = cross.score([pairs[n][1] for n in known], [texts[rows[n]] for n in known])
+    else:
+        scores = recommender.score_pairs([p[1] for p in pairs], [p[2] for p in pairs])
     by_query: dict[str, dict[str, float]] = {}
     unknown = 0
     for (qid, _, item_id), score in zip(pairs, scores):
@@ -225,12 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tag", help="run tag (default coldstart-<retriever>)")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("score", help="score qid<TAB>query<TAB>item_id pairs by cosine similarity")
+    p = sub.add_parser("score", help="score qid<TAB>query<TAB>item_id pairs by cosine similarity (or a re-ranker)")
     common(p)
     p.add_argument("--pairs", help="qid<TAB>query<TAB>item_id lines")
     p.add_argument("--queries", help="instead of --pairs: qid<TAB>query lines, scored against every pair ...")
     p.add_argument("--qrels", help="... judged in this qrels file")
     p.add_argument("--out", required=True, help="qid<TAB>item_id<TAB>score lines")
+    p.add_argument("--reranker", help="score with this cross-encoder instead of the encoder's cosine")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("sessions", help="turn user sessions into new-user requests (first k clicks) and qrels")

@@ -86,8 +86,42 @@ def fuse(first: np.ndarray, cross: np.ndarray, first_weight: float) -> np.ndarra
     return zscore(cross) + first_weight * zscore(first)
 
 
+def rerank_hits(cross: CrossEncoder, queries: Sequence[str], hits: Sequence[Sequence[tuple[str, float]]],
+                texts: Sequence[Sequence[str]], *, depth: int, first_weight: float) -> list[list[tuple[str, float]]]:
+    """Every query's top ``depth`` hits re-scored in one cross-encoder pass; ``texts[n]`` holds the texts of (at
+    least) the first ``depth`` hits of query ``n``. Returns each list re-ordered, same length.
+
+    Re-scored candidates carry their fused score; those below ``depth`` keep their order after them, with scores
+    moved below the lowest fused score so a caller sorting by score gets the same order."""
+    if not len(queries) == len(hits) == len(texts):
+        raise ValueError(f"{len(queries)} queries, {len(hits)} hit lists and {len(texts)} text lists: pass one each")
+    heads = [list(h[:depth]) for h in hits]
+    for head, t in zip(heads, texts):
+        if len(t) < len(head):
+            raise ValueError(f"{len(head)} hits to re-rank but {len(t)} texts: pass the text of every re-ranked hit")
+    pair_q = [q for q, head in zip(queries, heads) for _ in head]
+    pair_t = [t for head, ts in zip(heads, texts) for t in ts[:len(head)]]
+    cross_scores = cross.score(pair_q, pair_t)
+    out, pos = [], 0
+    for head, full in zip(heads, hits):
+        c = cross_scores[pos:pos + len(head)]
+        pos += len(head)
+        if not head:
+            out.append([])
+            continue
+        fused = fuse(np.array([s for _, s in head]), c, first_weight)
+        ranked = [(head[n][0], float(fused[n])) for n in np.argsort(-fused, kind="stable")]
+        tail = list(full[len(head):])
+        if tail:
+            floor, top_tail = float(fused.min()) - 1.0, tail[0][1]
+            ranked += [(item, floor - (top_tail - s)) for item, s in tail]
+        out.append(ranked)
+    return out
+
+
 class Reranker:
-    """Re-ranks first-stage hits ``[(item_id, score), ...]`` (best first) with a :class:`CrossEncoder`."""
+    """Re-ranks first-stage hits ``[(item_id, score), ...]`` (best first) with a :class:`CrossEncoder`, looking
+    the products' texts up by id."""
 
     def __init__(self, config: RerankerConfig, text_of: Callable[[str], str] | Mapping[str, str]):
         self.config = config
@@ -96,30 +130,10 @@ class Reranker:
 
     def rerank_many(self, queries: Sequence[str], hits: Sequence[Sequence[tuple[str, float]]]
                     ) -> list[list[tuple[str, float]]]:
-        """One cross-encoder pass over every query's top ``depth``; returns each list re-ordered, same length.
-
-        Re-scored candidates carry their fused score; those below ``depth`` keep their order after them, with
-        scores moved below the lowest fused score so a caller sorting by score gets the same order."""
-        heads = [list(h[: self.config.depth]) for h in hits]
-        pair_q = [q for q, head in zip(queries, heads) for _ in head]
-        pair_t = [self._text(item) for head in heads for item, _ in head]
-        cross = self.cross.score(pair_q, pair_t)
-        out, pos = [], 0
-        for head, full in zip(heads, hits):
-            c = cross[pos:pos + len(head)]
-            pos += len(head)
-            if not head:
-                out.append([])
-                continue
-            fused = fuse(np.array([s for _, s in head]), c, self.config.first_weight)
-            ranked = [(head[n][0], float(fused[n])) for n in np.argsort(-fused, kind="stable")]
-            tail = list(full[len(head):])
-            if tail:
-                floor = float(fused.min()) - 1.0
-                top_tail = tail[0][1]
-                ranked += [(item, floor - (top_tail - s)) for item, s in tail]
-            out.append(ranked)
-        return out
+        """One cross-encoder pass over every query's top ``depth`` (see :func:`rerank_hits`)."""
+        texts = [[self._text(item) for item, _ in h[: self.config.depth]] for h in hits]
+        return rerank_hits(self.cross, queries, hits, texts, depth=self.config.depth,
+                           first_weight=self.config.first_weight)
 
     def pair_scores(self, query: str, items: Sequence[str]) -> np.ndarray:
         """The cross-encoder's raw logits for judged pairs (comparable across queries)."""

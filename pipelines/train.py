@@ -1,4 +1,5 @@
-"""Ray Train glue: fine-tune the bi-encoder with DDP on CPU or GPU workers, checkpointing into the store.
+"""Ray Train glue: fine-tune the bi-encoder (or, with ``objective = "cross_encoder"``, the re-ranker) with DDP on CPU
+or GPU workers, checkpointing into the store.
 
 The logic lives in :mod:`coldstart.training`; this module only places it on Ray:
 

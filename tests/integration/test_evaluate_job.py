@@ -68,3 +68,42 @@ def _json_objects(text: str) -> list[dict]:
         obj, pos = decoder.raw_decode(text, pos)
         out.append(obj)
     return out
+
+
+def test_search_and_score_with_a_reranker(tmp_path, published_store, tiny_model_dir, tiny_cross_encoder_dir,
+                                          capsys):
+    """`coldstart search --reranker` re-orders the first stage's top 30 as coldstart.rerank does in-process;
+    `coldstart score --reranker` writes the cross-encoder's own pair scores."""
+    import numpy as np
+
+    from coldstart.cli import main as cli
+    from coldstart.rerank import CrossEncoder, RerankerConfig
+    from coldstart.trec import read_run, read_scores
+
+    store, items = published_store
+    texts, ids = items.column("text").to_pylist(), items.column("item_id").to_pylist()
+    (tmp_path / "requests.tsv").write_text("q1\tgarden chair\nq2\trunning shoes\n")
+    common = ["--store", str(store.root), "--model", str(tiny_model_dir), "--device", "cpu"]
+    assert cli(["search", *common, "--requests", str(tmp_path / "requests.tsv"), "--k", "40",
+                "--out", str(tmp_path / "dense.run")]) == 0
+    assert cli(["search", *common, "--requests", str(tmp_path / "requests.tsv"), "--k", "40",
+                "--reranker", str(tiny_cross_encoder_dir), "--out", str(tmp_path / "reranked.run")]) == 0
+    dense, reranked = read_run(tmp_path / "dense.run"), read_run(tmp_path / "reranked.run")
+    cross = CrossEncoder(RerankerConfig(model=str(tiny_cross_encoder_dir)))
+    text_of = dict(zip(ids, texts))
+    for qid, query in (("q1", "garden chair"), ("q2", "running shoes")):
+        first = sorted(dense[qid], key=dense[qid].get, reverse=True)
+        ranked = sorted(reranked[qid], key=reranked[qid].get, reverse=True)
+        assert sorted(ranked[:30]) == sorted(first[:30]) and ranked[30:] == first[30:40]
+        logits = cross.score([query] * 30, [text_of[i] for i in first[:30]])
+        z = lambda x: (x - x.mean()) / x.std()  # noqa: E731
+        fused = z(logits) + 1.0 * z(np.array([dense[qid][i] for i in first[:30]]))
+        assert ranked[:30] == [first[n] for n in np.argsort(-fused, kind="stable")]
+
+    (tmp_path / "qrels.tsv").write_text(f"q1\t0\t{ids[0]}\t2\nq1\t0\tnot-in-the-index\t1\nq2\t0\t{ids[1]}\t0\n")
+    assert cli(["score", *common, "--queries", str(tmp_path / "requests.tsv"), "--qrels", str(tmp_path / "qrels.tsv"),
+                "--reranker", str(tiny_cross_encoder_dir), "--out", str(tmp_path / "pairs.scores")]) == 0
+    scores = read_scores(tmp_path / "pairs.scores")
+    assert scores == {"q1": {ids[0]: pytest.approx(float(cross.score(["garden chair"], [texts[0]])[0]), abs=1e-5)},
+                      "q2": {ids[1]: pytest.approx(float(cross.score(["running shoes"], [texts[1]])[0]), abs=1e-5)}}
+    assert '"unknown_items": 1' in capsys.readouterr().out

@@ -14,8 +14,22 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize("name", ["train-cpu.toml", "train-gpu.toml"])
 def test_shipped_configs_load(name):
     config = load_train_config(ROOT / "configs" / name)
-    assert config.max_steps > 0
-    assert load_retrieval_config(ROOT / "configs" / name).query_weights["dense"] > 0
+    assert config.max_steps > 0 and config.objective == "bi_encoder"
+    reranker = load_train_config(ROOT / "configs" / name, "reranker")
+    assert reranker.objective == "cross_encoder" and reranker.max_steps > 0
+    retrieval = load_retrieval_config(ROOT / "configs" / name)
+    assert retrieval.query_weights["dense"] > 0 and retrieval.pair_score == "reranker"
+
+
+def test_a_missing_table_and_an_unknown_objective_are_refused(tmp_path):
+    path = tmp_path / "only-train.toml"
+    path.write_text("[train]\nmax_steps = 3\n")
+    with pytest.raises(ValueError, match=r"no \[reranker\] table"):
+        load_train_config(path, "reranker")
+    with pytest.raises(ValueError, match="objective"):
+        TrainConfig(objective="colbert")
+    with pytest.raises(ValueError, match="random_negatives"):
+        TrainConfig(random_negatives=1.5)
 
 
 def test_unknown_keys_and_bad_values_are_refused():
