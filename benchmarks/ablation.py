@@ -101,11 +101,11 @@ class _MemoScores:
 
 def model_rows(data: Path, models: dict[str, str], *, config, cache: Path | None,
                bm25_weights: list[float] = (), reranker: str | None = None,
-               rerank_weights: list[float] = ()) -> list[tuple]:
+               rerank_weights: list[float] = (), pair_dense_weights: list[float] = ()) -> list[tuple]:
     """Home Depot dev rows for several fine-tuned models: dense only, the config's blend, and the blend with each
     of ``bm25_weights`` instead of the config's BM25 weight (the one weight chosen on dev). With ``reranker``:
     also the default blend re-ranked by it, with the config's first-stage weight and each of ``rerank_weights``
-    (judged pairs then scored by the cross-encoder)."""
+    (judged pairs then scored by the cross-encoder; plus each of ``pair_dense_weights`` × the cosine)."""
     import dataclasses
 
     from coldstart.metrics import evaluate_run, roc_auc_judged
@@ -144,6 +144,11 @@ def model_rows(data: Path, models: dict[str, str], *, config, cache: Path | None
                 ranker.cross = memo
                 row(f"{name} + the default blend + re-ranker (top {config.rerank_depth}, first-stage weight {w})",
                     system, config.query_weights, ranker)
+            for w in pair_dense_weights:
+                ranker.config = dataclasses.replace(ranker.config, first_weight=config.rerank_first_weight)
+                system.config = dataclasses.replace(system.config, rerank_pair_dense_weight=w)
+                row(f"{name} + the default blend + re-ranker; pair scores + {w} × cosine", system,
+                    config.query_weights, ranker)
     return rows
 
 
@@ -180,6 +185,8 @@ def main() -> int:
     parser.add_argument("--reranker", help="with --compare: also the default blend re-ranked by this cross-encoder")
     parser.add_argument("--rerank-weights", type=float, nargs="*", default=[],
                         help="with --reranker: also these first-stage weights beside the cross-encoder's")
+    parser.add_argument("--pair-dense-weights", type=float, nargs="*", default=[],
+                        help="with --reranker: also judged pairs scored by its logit + this × the cosine")
     parser.add_argument("--base", default="default")
     parser.add_argument("--config", default="configs/train-cpu.toml")
     parser.add_argument("--cache", type=Path)
@@ -202,7 +209,8 @@ def main() -> int:
         print("| Home Depot dev | NDCG@10 | Recall@10 | Recall@100 | MRR@10 | ROC-AUC |")
         print("| --- | --- | --- | --- | --- | --- |")
         for row in model_rows(args.data, models, config=config, cache=args.cache, bm25_weights=args.bm25_weights,
-                              reranker=args.reranker, rerank_weights=args.rerank_weights):
+                              reranker=args.reranker, rerank_weights=args.rerank_weights,
+                              pair_dense_weights=args.pair_dense_weights):
             print(f"| {row[0]} | " + " | ".join(_fmt(x) for x in row[1:]) + " |", flush=True)
         print(f"\n({time.time() - t0:.0f} s)")
         return 0

@@ -74,7 +74,8 @@ class RecommendedItem(BaseModel):
 class Timing(BaseModel):
     total_ms: float = Field(description="Time in the service, from request parsed to response built.")
     encode_ms: float = Field(description="Query encoding, including batching wait; 0 without a query.")
-    retrieve_ms: float = Field(description="Profile, search and re-ranking in the retriever.")
+    retrieve_ms: float = Field(description="Profile, search and MMR re-ranking in the retriever.")
+    rerank_ms: float = Field(0.0, description="The cross-encoder re-ranker, including batching wait; 0 without one.")
 
 
 class RecommendResponse(BaseModel):

@@ -3,7 +3,8 @@
 The serving retriever receives query vectors already encoded (by the query-encoder replicas), so this module
 never touches the encoder: it builds each user's profile with :meth:`DenseRecommender.profiles` from the query
 vector and the clicked items' stored vectors, searches the whole batch in one FAISS call, and re-ranks each
-user's top candidates with :func:`~coldstart.mmr.mmr_order` when the request asks for diversity. Clicked and
+user's top candidates with :func:`~coldstart.mmr.mmr_order` when the request asks for diversity, or returns the top
+``rerank_depth`` with their texts for the cross-encoder re-ranker when the request asks for that. Clicked and
 excluded items are never returned; unknown click ids are ignored and reported.
 """
 
@@ -32,10 +33,13 @@ class RetrievalQuery:
     exclude: tuple[str, ...] = ()
     k: int = 10
     diversity: float = 0.0  # MMR λ; 0 keeps the relevance order
+    rerank_depth: int = 0  # return this many candidates (≥ k) with their texts, for a re-ranker; 0 = none
 
     def __post_init__(self) -> None:
         if (self.query is None) != (self.query_vector is None):
             raise ValueError("a retrieval query needs both the query text and its vector, or neither")
+        if self.rerank_depth and self.diversity:
+            raise ValueError("a re-ranked request keeps the relevance order: ask for diversity or re-ranking")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class RetrievedItem:
     item_id: str
     title: str
     score: float  # cosine similarity to the user's profile
+    text: str | None = None  # the product text the encoder read; only for candidates of a re-ranker
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,12 @@ class ServingVersion:
 
     loaded: LoadedVersion
     titles: list[str]
+    texts: list[str]
 
     @classmethod
     def prepare(cls, loaded: LoadedVersion) -> "ServingVersion":
-        return cls(loaded=loaded, titles=loaded.items.column("title").to_pylist())
+        return cls(loaded=loaded, titles=loaded.items.column("title").to_pylist(),
+                   texts=loaded.items.column("text").to_pylist())
 
     @property
     def version(self) -> str:
@@ -97,7 +104,8 @@ def retrieve(
     profiles, unknown, ok = recommender.profiles(requests, query_vectors)
 
     rows = [i for i in range(len(queries)) if ok[i]]
-    depth = {i: queries[i].k if queries[i].diversity == 0 else max(queries[i].k, mmr_candidates) for i in rows}
+    depth = {i: max(queries[i].k, queries[i].rerank_depth) if queries[i].diversity == 0
+             else max(queries[i].k, mmr_candidates) for i in rows}
     hits_of: dict[int, list[tuple[str, float]]] = {}
     if rows:
         hits = index.search(profiles[rows], max(depth.values()),
@@ -116,6 +124,8 @@ def retrieve(
             vectors, _ = index.vectors_for([item_id for item_id, _ in hits])
             order = mmr_order(np.array([s for _, s in hits], dtype=np.float32), vectors, q.k, diversity=q.diversity)
             hits = [hits[j] for j in order]
-        items = [RetrievedItem(item_id, serving.titles[index.row_of[item_id]], score) for item_id, score in hits[: q.k]]
+        keep = max(q.k, q.rerank_depth)
+        items = [RetrievedItem(item_id, serving.titles[row], score, serving.texts[row] if n < q.rerank_depth else None)
+                 for n, (item_id, score) in enumerate(hits[:keep]) for row in [index.row_of[item_id]]]
         results.append(RetrievalResult(serving.version, items, unknown[i], known, batch_size=len(queries)))
     return results

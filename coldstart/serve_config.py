@@ -43,6 +43,17 @@ class ServeAppArgs(BaseModel):
     ingress_batch_wait_ms: float = Field(1.0, ge=0, le=1000, description="How long an ingress batch waits to fill.")
     query_cache_size: int = Field(10_000, ge=0, description="Query embeddings kept per encoder replica (0: off).")
 
+    reranker: str | None = Field(None, description=(
+        "A cross-encoder re-ranking the top `rerank_depth` of every request with a query (and no diversity): "
+        "a Hugging Face one-label sequence classifier, local dir or s3://… (`jobs.finetune --table reranker`). "
+        "None: the retriever's order is the answer."))
+    rerank_depth: int = Field(30, ge=1, le=1000, description="Candidates the re-ranker re-scores per request.")
+    rerank_first_weight: float = Field(1.0, ge=0, description="Weight of the retriever's z-scored score beside "
+                                       "the cross-encoder's (chosen on dev, BENCHMARKS.md).")
+    rerank_max_length: int = Field(64, ge=8, le=8192, description="Tokens of query + product text it reads.")
+    rerank_batch_max_size: int = Field(16, ge=1, le=512, description="Most requests re-ranked in one pass.")
+    rerank_batch_wait_ms: float = Field(1.0, ge=0, le=1000)
+
     poll_interval_s: float = Field(10.0, gt=0, le=3600, description="How often a retriever checks for a new version.")
     mmr_candidates: int = Field(50, ge=1, le=1000, description="Top candidates a diversity request re-ranks.")
     query_weight: float = Field(0.5, ge=0, le=1, description="Share of the query in a profile with clicks.")
@@ -59,6 +70,15 @@ class ServeAppArgs(BaseModel):
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(model=self.model, pooling=self.pooling, max_length=self.max_length,
                              batch_size=self.batch_max_size, num_threads=self.torch_threads)
+
+    def reranker_config(self):
+        """The re-ranker's :class:`~coldstart.rerank.RerankerConfig`, or None when none is configured."""
+        from coldstart.rerank import RerankerConfig
+
+        if not self.reranker:
+            return None
+        return RerankerConfig(model=self.reranker, max_length=self.rerank_max_length, depth=self.rerank_depth,
+                              first_weight=self.rerank_first_weight)
 
     def profile_config(self) -> ProfileConfig:
         return ProfileConfig(query_weight=self.query_weight, click_decay=self.click_decay)

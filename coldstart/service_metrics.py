@@ -11,7 +11,7 @@ Ray's own libraries also use); with more than one ingress replica, each scrape s
 Metric names (all prefixed ``coldstart_``):
 
 - ``requests_total{endpoint,status}``, ``request_latency_seconds{endpoint}`` (histogram);
-- ``stage_latency_seconds{stage=encode|retrieve}`` (histogram);
+- ``stage_latency_seconds{stage=encode|retrieve|rerank}`` (histogram; rerank only with a re-ranker);
 - ``query_batch_size`` (histogram): distinct queries in the forward pass each cache-missing query rode in;
 - ``search_batch_size`` (histogram): users in the FAISS search each /recommend rode in;
 - ``query_cache_lookups_total{result=hit|miss}``, ``query_cache_hit_ratio``;

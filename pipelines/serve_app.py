@@ -1,12 +1,15 @@
-"""The online cold-start service on Ray Serve: HTTP ingress → query encoder → retriever.
+"""The online cold-start service on Ray Serve: HTTP ingress → query encoder → retriever (→ re-ranker).
 
-Three deployments, composed with deployment handles:
+Three deployments, composed with deployment handles, and a fourth when a re-ranker is configured:
 
 - :class:`QueryEncoder` normalises the query, answers from its LRU cache when it can, and otherwise queues the
   query for ``@serve.batch``: concurrent cache misses share one forward pass.
 - :class:`Retriever` serves the live index version (:class:`~coldstart.live_index.LiveIndex`: loaded and verified
   at start, swapped when a new one is published, a refused one never replaces the last good one). Users that
   arrive together are searched in one index call, then re-ranked with MMR when they asked for diversity.
+- :class:`PairRanker` (only with ``reranker=`` in the args) re-scores the top ``rerank_depth`` candidates of every
+  request that has a query with the cross-encoder (:mod:`coldstart.rerank`); requests that arrive together share
+  one forward pass. Clicks-only and diversity requests keep the retriever's order.
 - :class:`Ingress` is the FastAPI app: validation with messages that say what to change, ``/recommend``,
   ``/healthz``, ``/metrics``, ``/items/{item_id}``, and the request metrics. Users that arrive together are sent
   on together too (``@serve.batch`` again): one call to the encoder and one to the retriever carry the whole
@@ -22,6 +25,7 @@ runtime (string annotations turn the request body into query parameters).
 """
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import threading
@@ -151,6 +155,34 @@ class Retriever:
             stop.set()
 
 
+# ------------------------------------------------------------------------------------------ re-ranker
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
+class PairRanker:
+    def __init__(self, args: ServeAppArgs):
+        from coldstart.rerank import CrossEncoder
+
+        self.config = args.reranker_config()
+        self.cross = CrossEncoder(self.config)
+        self._rerank_batch.set_max_batch_size(args.rerank_batch_max_size)
+        self._rerank_batch.set_batch_wait_timeout_s(args.rerank_batch_wait_ms / 1000)
+
+    async def rerank_many(self, jobs: list[tuple[str, list[tuple[str, float]], list[str]]]
+                          ) -> list[list[tuple[str, float]]]:
+        """``(query, hits, texts of the hits)`` per request → the hits re-ordered with fused scores."""
+        return list(await asyncio.gather(*(self._rerank_batch(job) for job in jobs)))
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.001)  # both reset from the args in __init__
+    async def _rerank_batch(self, jobs: list[tuple[str, list[tuple[str, float]], list[str]]]
+                            ) -> list[list[tuple[str, float]]]:
+        from coldstart.rerank import rerank_hits
+
+        return await asyncio.to_thread(rerank_hits, self.cross, [q for q, _, _ in jobs], [h for _, h, _ in jobs],
+                                       [t for _, _, t in jobs], depth=self.config.depth,
+                                       first_weight=self.config.first_weight)
+
+
 # ------------------------------------------------------------------------------------------ HTTP ingress
 
 API_DESCRIPTION = """Product recommendations for new users of an online shop, from what they typed and the
@@ -218,28 +250,44 @@ app.add_middleware(_CountRequests)
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256)
 @serve.ingress(app)
 class Ingress:
-    def __init__(self, encoder: DeploymentHandle, retriever: DeploymentHandle, args: ServeAppArgs):
+    def __init__(self, encoder: DeploymentHandle, retriever: DeploymentHandle, args: ServeAppArgs,
+                 reranker: DeploymentHandle | None = None):
         self.encoder = encoder
         self.retriever = retriever
+        self.reranker = reranker
+        self.rerank_depth = args.rerank_depth if reranker is not None else 0
         self.max_length = args.max_length
         self._answer.set_max_batch_size(args.ingress_batch_max_size)
         self._answer.set_batch_wait_timeout_s(args.ingress_batch_wait_ms / 1000)
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.001)  # both reset from the args in __init__
     async def _answer(self, bodies: list[RecommendRequest]) -> list[tuple]:
-        """``(embedding or None, result or None, encoded_at, retrieved_at)`` per request; one encoder call and one
-        retriever call for the whole group."""
+        """``(embedding or None, result or None, encoded_at, retrieved_at, reranked_at)`` per request; one encoder
+        call, one retriever call and (with a re-ranker) one re-ranker call for the whole group."""
         _metrics().observe_ingress_batch(len(bodies))
         texts = [b.query for b in bodies if b.query and b.query.strip()]
         found = iter(await self.encoder.embed_many.remote(texts) if texts else [])
         embeddings = [next(found) if b.query and b.query.strip() else None for b in bodies]
         encoded = time.perf_counter()
+        rerank = [e is not None and b.diversity == 0 and self.rerank_depth > 0 for b, e in zip(bodies, embeddings)]
         results = await self.retriever.retrieve_many.remote([RetrievalQuery(
             query=e.text if e else None, query_vector=e.vector if e else None,
             clicks=tuple(b.clicks), exclude=tuple(b.exclude), k=b.k, diversity=b.diversity,
-        ) for b, e in zip(bodies, embeddings)])
+            rerank_depth=self.rerank_depth if r else 0,
+        ) for b, e, r in zip(bodies, embeddings, rerank)])
         done = time.perf_counter()
-        return [(e, r, encoded, done) for e, r in zip(embeddings, results)]
+        chosen = [n for n, r in enumerate(results) if rerank[n] and r is not None and r.items]
+        if chosen:
+            reordered = await self.reranker.rerank_many.remote([(
+                bodies[n].query, [(i.item_id, i.score) for i in results[n].items],
+                [i.text for i in results[n].items[: self.rerank_depth]]) for n in chosen])
+            for n, ranking in zip(chosen, reordered):
+                by_id = {i.item_id: i for i in results[n].items}
+                items = [dataclasses.replace(by_id[item_id], score=score, text=None)
+                         for item_id, score in ranking[: bodies[n].k]]
+                results[n] = dataclasses.replace(results[n], items=items)
+        reranked = time.perf_counter()
+        return [(e, r, encoded, done, reranked) for e, r in zip(embeddings, results)]
 
     @app.post("/recommend", response_model=RecommendResponse, responses=ERRORS,
               summary="Recommend products to a new user")
@@ -254,7 +302,7 @@ class Ingress:
         metrics = _metrics()
         embedding: QueryEmbedding | None
         result: RetrievalResult | None
-        embedding, result, encoded, done = await self._answer(body)
+        embedding, result, encoded, done, reranked = await self._answer(body)
         if embedding is not None:
             metrics.observe_query(cache_hit=embedding.cache_hit, batch_size=embedding.batch_size)
         if result is None:
@@ -264,6 +312,8 @@ class Ingress:
         metrics.observe_search(batch_size=result.batch_size)
         metrics.observe_stage("encode", encoded - started)
         metrics.observe_stage("retrieve", done - encoded)
+        if self.reranker is not None:
+            metrics.observe_stage("rerank", reranked - done)
 
         warnings = []
         if embedding is not None and embedding.truncated:
@@ -283,7 +333,8 @@ class Ingress:
             cache_hit=embedding.cache_hit if embedding else None,
             warnings=warnings,
             timing_ms=Timing(total_ms=(time.perf_counter() - started) * 1000, encode_ms=(encoded - started) * 1000,
-                             retrieve_ms=(done - encoded) * 1000),
+                             retrieve_ms=(done - encoded) * 1000,
+                             rerank_ms=(reranked - done) * 1000 if self.reranker is not None else 0.0),
         )
         logger.info("recommend request_id=%s index_version=%s k=%d items=%d clicks=%d unknown_clicks=%d "
                     "cache_hit=%s latency_ms=%.1f", request_id, result.version, body.k, len(result.items),
@@ -321,14 +372,15 @@ class Ingress:
 
 
 def build_app(args: ServeAppArgs, *, runtime_env: dict[str, Any] | None = None) -> Application:
-    """The three deployments wired together. ``runtime_env`` (e.g. ``{"env_vars": {"AWS_ENDPOINT_URL": …}}``)
+    """The deployments wired together (the re-ranker only when ``args.reranker`` names one). ``runtime_env`` (e.g. ``{"env_vars": {"AWS_ENDPOINT_URL": …}}``)
     goes to every replica, as an application's ``runtime_env`` in a config file does."""
-    ingress, encoder, retriever = Ingress, QueryEncoder, Retriever
+    ingress, encoder, retriever, ranker = Ingress, QueryEncoder, Retriever, PairRanker
     if runtime_env:
-        ingress, encoder, retriever = (
+        ingress, encoder, retriever, ranker = (
             d.options(ray_actor_options={**d.ray_actor_options, "runtime_env": runtime_env})
-            for d in (Ingress, QueryEncoder, Retriever))
-    return ingress.bind(encoder.bind(args), retriever.bind(args), args)
+            for d in (Ingress, QueryEncoder, Retriever, PairRanker))
+    return ingress.bind(encoder.bind(args), retriever.bind(args), args,
+                        ranker.bind(args) if args.reranker else None)
 
 
 def app_builder(args: ServeAppArgs) -> Application:

@@ -171,6 +171,48 @@ def test_real_model_ranks_nike_shoes_above_adidas_shoes(serve_http, tmp_path):
         serve.delete("minilm")
 
 
+@pytest.mark.timeout(420)
+def test_reranker_reorders_the_top_of_query_requests_and_leaves_clicks_only_ones(serve_http, tmp_path,
+                                                                                tiny_model_dir,
+                                                                                tiny_cross_encoder_dir):
+    """With ``reranker=`` the answer to a query is the retriever's top ``rerank_depth`` re-scored by the
+    cross-encoder, exactly as :func:`coldstart.rerank.rerank_hits` does in-process; a clicks-only request keeps the
+    retriever's order. Before the S3 app starts, for the same reason as the test above."""
+    from ray import serve
+
+    from coldstart.rerank import CrossEncoder, RerankerConfig, rerank_hits
+
+    table = make_sample_catalog()
+    ids, titles = table.column("item_id").to_pylist(), table.column("title").to_pylist()
+    encoder = Encoder(EncoderConfig(model=str(tiny_model_dir), max_length=MAX_LENGTH, num_threads=1))
+    store = open_store(tmp_path / "store")
+    version = publish_encoded(store, encoder, ids, titles).version
+    args = ServeAppArgs(store=str(store.root), model=str(tiny_model_dir), max_length=MAX_LENGTH,
+                        reranker=str(tiny_cross_encoder_dir), rerank_depth=8, rerank_first_weight=0.5)
+    client = _start_app(serve_http, args, name="reranked", route_prefix="/reranked")
+    try:
+        loaded = load_version(store, version)
+        recommender = DenseRecommender(encoder, loaded, ProfileConfig(query_weight=args.query_weight,
+                                                                      click_decay=args.click_decay))
+        texts = dict(zip(loaded.items.column("item_id").to_pylist(), loaded.items.column("text").to_pylist()))
+        [first] = recommender.recommend_batch([UserRequest(query="office chair")], 8)
+        [expected] = rerank_hits(CrossEncoder(args.reranker_config()), ["office chair"], [first.items],
+                                 [[texts[i] for i, _ in first.items]], depth=8, first_weight=0.5)
+
+        response = client.post("/recommend", json={"query": "office chair", "k": 5})
+        assert _ids(response) == [i for i, _ in expected[:5]]
+        assert [item["score"] for item in response.json()["items"]] == pytest.approx(
+            [s for _, s in expected[:5]], abs=1e-3)
+        assert response.json()["timing_ms"]["rerank_ms"] > 0
+
+        [clicks_only] = recommender.recommend_batch([UserRequest(clicks=(ids[0], ids[1]))], 5)
+        response = client.post("/recommend", json={"clicks": [ids[0], ids[1]], "k": 5})
+        assert _ids(response) == [i for i, _ in clicks_only.items]
+    finally:
+        client.close()
+        serve.delete("reranked")
+
+
 @pytest.mark.s3
 @pytest.mark.timeout(420)
 def test_not_ready_until_a_version_is_published_then_picked_up(s3_app):
@@ -196,7 +238,8 @@ def test_recommend_for_query_clicks_and_both(s3_app, tiny_encoder, catalog):
     assert _ids(first) == [i for i, _ in reference.recommend(UserRequest(query="office chair"), k=5).items]
     scores = [item["score"] for item in body["items"]]
     assert scores == sorted(scores, reverse=True) and all(item["title"] for item in body["items"])
-    assert set(body["timing_ms"]) == {"total_ms", "encode_ms", "retrieve_ms"}
+    assert set(body["timing_ms"]) == {"total_ms", "encode_ms", "retrieve_ms", "rerank_ms"}
+    assert body["timing_ms"]["rerank_ms"] == 0  # no re-ranker in this app
 
     again = client.post("/recommend", json={"query": "  Office   CHAIR ", "k": 5})  # same normalised text
     assert again.json()["cache_hit"] is True and _ids(again) == _ids(first)

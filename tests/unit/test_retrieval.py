@@ -79,3 +79,16 @@ def test_diversity_reranks_the_candidates_and_keeps_k(serving):
 def test_query_text_and_vector_go_together():
     with pytest.raises(ValueError, match="both"):
         RetrievalQuery(query="drill")
+
+
+def test_a_reranked_request_gets_its_depth_of_candidates_with_their_texts(serving):
+    vector = _unit(np.random.default_rng(1).standard_normal(8))
+    plain, deep = retrieve(serving, [RetrievalQuery(query="drill", query_vector=vector, k=3),
+                                     RetrievalQuery(query="drill", query_vector=vector, k=3, rerank_depth=10)],
+                           profile=PROFILE)
+    assert [i.item_id for i in deep.items[:3]] == [i.item_id for i in plain.items] and len(deep.items) == 10
+    row_of = serving.loaded.index.row_of
+    assert [i.text for i in deep.items] == [serving.texts[row_of[i.item_id]] for i in deep.items]
+    assert all(i.text is None for i in plain.items)  # no texts travel when nobody re-ranks
+    with pytest.raises(ValueError, match="diversity or re-ranking"):
+        RetrievalQuery(query="drill", query_vector=vector, diversity=0.5, rerank_depth=10)
