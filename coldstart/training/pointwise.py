@@ -26,7 +26,8 @@ from typing import Callable, ContextManager, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from coldstart.adversarial import Attack, adversarial_backward
+from coldstart.adversarial import Attack
+from coldstart.training.step import optimise
 
 logger = logging.getLogger(__name__)
 
@@ -131,11 +132,5 @@ def pointwise_step(
     def compute_loss() -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(pair_logits(model, encoded), labels)
 
-    optimizer.zero_grad(set_to_none=True)
-    result = adversarial_backward(model, attack, compute_loss, no_sync=no_sync)
-    if grad_clip:
-        result["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip))
-    optimizer.step()
-    if scheduler is not None:
-        scheduler.step()
-    return result
+    return optimise(model, attack, compute_loss, optimizer=optimizer, scheduler=scheduler, grad_clip=grad_clip,
+                    no_sync=no_sync)

@@ -118,6 +118,15 @@ def train_step(
                                                            scale=graded_scale)
         return loss
 
+    return optimise(model, attack, compute_loss, optimizer=optimizer, scheduler=scheduler, grad_clip=grad_clip,
+                    no_sync=no_sync)
+
+
+def optimise(model, attack: Attack, compute_loss: Callable[[], torch.Tensor], *, optimizer, scheduler=None,
+             grad_clip: float | None = 1.0, no_sync: Callable[[], ContextManager[None]] | None = None
+             ) -> dict[str, float]:
+    """Zero the gradients, clean + adversarial backward of ``compute_loss``, clip, step: the part of a training
+    step that does not depend on what is trained (the bi-encoder here, the cross-encoder in ``pointwise``)."""
     optimizer.zero_grad(set_to_none=True)
     result = adversarial_backward(model, attack, compute_loss, no_sync=no_sync)
     if grad_clip:
