@@ -372,8 +372,9 @@ class Ingress:
 
 
 def build_app(args: ServeAppArgs, *, runtime_env: dict[str, Any] | None = None) -> Application:
-    """The deployments wired together (the re-ranker only when ``args.reranker`` names one). ``runtime_env`` (e.g. ``{"env_vars": {"AWS_ENDPOINT_URL": …}}``)
-    goes to every replica, as an application's ``runtime_env`` in a config file does."""
+    """The deployments wired together (the re-ranker only when ``args.reranker`` names one). ``runtime_env``
+    (e.g. ``{"env_vars": {"AWS_ENDPOINT_URL": …}}``) goes to every replica, as an application's ``runtime_env`` in a
+    config file does."""
     ingress, encoder, retriever, ranker = Ingress, QueryEncoder, Retriever, PairRanker
     if runtime_env:
         ingress, encoder, retriever, ranker = (
