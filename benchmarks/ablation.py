@@ -137,15 +137,14 @@ def model_rows(data: Path, models: dict[str, str], *, config, cache: Path | None
             texts = read_catalog_texts(hd / "catalog.parquet")
             system = QuerySystem(hd, model=model, config=dataclasses.replace(config, pair_score="reranker"),
                                  cache_dir=cache)
-            memo = None
+            ranker = Reranker(RerankerConfig(model=reranker, depth=config.rerank_depth), texts)
+            ranker.cross = _MemoScores(ranker.cross)  # one model, each pair scored once for every row below
             for w in [config.rerank_first_weight, *rerank_weights]:
-                ranker = Reranker(RerankerConfig(model=reranker, depth=config.rerank_depth, first_weight=w), texts)
-                memo = memo or _MemoScores(ranker.cross)
-                ranker.cross = memo
+                ranker.config = dataclasses.replace(ranker.config, first_weight=w)
                 row(f"{name} + the default blend + re-ranker (top {config.rerank_depth}, first-stage weight {w})",
                     system, config.query_weights, ranker)
+            ranker.config = dataclasses.replace(ranker.config, first_weight=config.rerank_first_weight)
             for w in pair_dense_weights:
-                ranker.config = dataclasses.replace(ranker.config, first_weight=config.rerank_first_weight)
                 system.config = dataclasses.replace(system.config, rerank_pair_dense_weight=w)
                 row(f"{name} + the default blend + re-ranker; pair scores + {w} × cosine", system,
                     config.query_weights, ranker)
