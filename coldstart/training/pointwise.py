@@ -34,13 +34,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PointwiseExample:
-    """One judged (query, product) pair; ``label`` in [0, 1] is the grade scaled by the highest grade."""
+    """One judged (query, product) pair; ``label`` in [0, 1] is the grade scaled by the highest grade; ``judged``
+    is every product judged for the query (never drawn as its random negative)."""
 
     qid: str
     query: str
     item: str
     label: float
     grade: int
+    judged: frozenset[str] = frozenset()
 
 
 def pointwise_examples(
@@ -59,8 +61,9 @@ def pointwise_examples(
     top = grade_max if grade_max is not None else max(grades)
     if top <= 0 or min(grades) < 0 or max(grades) > top:
         raise ValueError(f"grades must lie in [0, grade_max]; found {min(grades)}..{max(grades)}, grade_max={top}")
-    examples = [PointwiseExample(qid, queries[qid], item, grade / top, grade)
-                for qid, judged in qrels.items() for item, grade in judged.items()]
+    examples = [PointwiseExample(qid, queries[qid], item, grade / top, grade, every)
+                for qid, judged in qrels.items() for every in [frozenset(judged)]
+                for item, grade in judged.items()]
     logger.info("%d judged pairs from %d queries, labels = grade / %d", len(examples), len(qrels), top)
     return examples
 
@@ -84,9 +87,6 @@ def make_pair_batch(
     """The judged pairs of ``examples`` plus, per example with probability ``random_negatives``, the same query
     against a random catalog product (target 0). A random product that is judged for the query is skipped."""
     queries, docs, labels = [], [], []
-    judged_by_query: dict[str, set[str]] = {}
-    for e in examples:
-        judged_by_query.setdefault(e.qid, set()).add(e.item)
     for e in examples:
         query = augment(e.query, rng) if augment is not None else e.query
         queries.append(query)
@@ -94,7 +94,7 @@ def make_pair_batch(
         labels.append(e.label)
         if random_negatives and rng.random() < random_negatives:
             other = item_ids[rng.randrange(len(item_ids))]
-            if other not in judged_by_query[e.qid]:
+            if other != e.item and other not in e.judged:
                 queries.append(query)
                 docs.append(texts[other])
                 labels.append(0.0)

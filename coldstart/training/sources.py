@@ -32,15 +32,26 @@ def read_catalog_texts(path: str | Path, *, id_col: str = "item_id", text_col: s
     return {str(i): (t or "") for i, t in zip(ids, texts)}
 
 
-def judgment_examples(queries_path: str | Path, qrels_path: str | Path, texts: dict[str, str],
-                      config: TrainConfig) -> tuple[list[Example], str]:
-    """Examples from judged queries with hard negatives mined by BM25 (and by the model itself when
-    ``dense_mining_depth`` > 0); returns them and a data fingerprint."""
+def read_judgments(queries_path: str | Path, qrels_path: str | Path, texts: dict[str, str]
+                   ) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """``(qid → query, qid → {item_id: grade})`` for the queries with text; judgments of products missing from
+    the catalog are left out and counted in the log."""
     from coldstart.trec import read_qrels, read_requests
 
     queries = {r.qid: r.query for r in read_requests(queries_path) if r.query}
     qrels = {qid: judged for qid, judged in read_qrels(qrels_path).items() if qid in queries}
-    qrels = {qid: {i: g for i, g in judged.items() if i in texts} for qid, judged in qrels.items()}
+    known = {qid: {i: g for i, g in judged.items() if i in texts} for qid, judged in qrels.items()}
+    dropped = sum(len(j) for j in qrels.values()) - sum(len(j) for j in known.values())
+    if dropped:
+        logger.warning("%d judged pairs name products missing from the catalog; left out", dropped)
+    return queries, known
+
+
+def judgment_examples(queries_path: str | Path, qrels_path: str | Path, texts: dict[str, str],
+                      config: TrainConfig) -> tuple[list[Example], str]:
+    """Examples from judged queries with hard negatives mined by BM25 (and by the model itself when
+    ``dense_mining_depth`` > 0); returns them and a data fingerprint."""
+    queries, qrels = read_judgments(queries_path, qrels_path, texts)
     qids = list(qrels)
     lists = []
     if config.bm25_depth > 0:
@@ -64,15 +75,8 @@ def judgment_pairs(queries_path: str | Path, qrels_path: str | Path, texts: dict
     """Every judged (query, product) pair with its scaled grade, for a cross-encoder; and a data fingerprint.
 
     Pairs whose product is not in the catalog are dropped and counted in the log."""
-    from coldstart.trec import read_qrels, read_requests
-
-    queries = {r.qid: r.query for r in read_requests(queries_path) if r.query}
-    qrels = {qid: judged for qid, judged in read_qrels(qrels_path).items() if qid in queries}
-    known = {qid: {i: g for i, g in judged.items() if i in texts} for qid, judged in qrels.items()}
-    dropped = sum(len(j) for j in qrels.values()) - sum(len(j) for j in known.values())
-    if dropped:
-        logger.warning("%d judged pairs name products missing from the catalog; left out", dropped)
-    examples = pointwise_examples(queries, {q: j for q, j in known.items() if j}, grade_max=config.grade_max)
+    queries, qrels = read_judgments(queries_path, qrels_path, texts)
+    examples = pointwise_examples(queries, {q: j for q, j in qrels.items() if j}, grade_max=config.grade_max)
     fp = data_fingerprint(f"{e.qid}\t{e.item}\t{e.label}" for e in examples)
     return examples, fp
 
