@@ -141,14 +141,15 @@ def rank_queries(system: QuerySystem, requests, weights: dict[str, float], qrels
             run[r.qid] = [(system.ids[i], float(scores[i])) for i in rows]
             if qrels is not None and r.qid in qrels:
                 judged = [i for i in qrels[r.qid] if i in system.row]
-                cosine = np.array([sig["dense"][b][system.row[i]] for i in judged], np.float32)
-                if pair_score == "reranker":
-                    pair = reranker.pair_scores(r.query, judged) + system.config.rerank_pair_dense_weight * cosine
-                elif pair_score == "dense":
-                    pair = cosine
-                else:
-                    pair = np.array([scores[system.row[i]] for i in judged], np.float32)
-                pairs[r.qid] = {i: float(p) for i, p in zip(judged, pair)}
+                source = sig["dense"][b] if pair_score in ("dense", "reranker") else scores
+                pairs[r.qid] = {i: float(source[system.row[i]]) for i in judged}
+        if reranker is not None and pair_score == "reranker" and qrels is not None:
+            # every judged pair of the chunk in one cross-encoder call: logit + weight × the cosine kept above
+            judged = [(r, i) for r in chunk if r.qid in pairs for i in pairs[r.qid]]
+            logits = reranker.cross.score([r.query for r, _ in judged], [reranker.text(i) for _, i in judged])
+            w = system.config.rerank_pair_dense_weight
+            for (r, i), logit in zip(judged, logits):
+                pairs[r.qid][i] = float(logit) + w * pairs[r.qid][i]
         if reranker is not None:
             reranked = reranker.rerank_many([r.query for r in chunk], [run[r.qid] for r in chunk])
             run.update((r.qid, ranking) for r, ranking in zip(chunk, reranked))

@@ -126,14 +126,16 @@ def cmd_score(args) -> int:
     from coldstart.trec import write_scores
 
     config = job_config(args)
-    recommender = _load_recommender(config)
     pairs = _judged_pairs(args)
     if args.reranker:  # the cross-encoder's logits, comparable across queries (it was trained on the grades)
         import numpy as np
 
+        from coldstart.encoder import describe_encoder
+        from coldstart.index_store import load_version
         from coldstart.rerank import CrossEncoder, RerankerConfig
+        from coldstart.store import open_store
 
-        version = recommender.version
+        version = load_version(open_store(config.store), expect=describe_encoder(config.encoder))  # no weights
         texts = version.items.column("text").to_pylist()
         rows = [version.index.row_of.get(p[2]) for p in pairs]
         known = [n for n, r in enumerate(rows) if r is not None]
@@ -141,7 +143,7 @@ def cmd_score(args) -> int:
         scores = np.full(len(pairs), np.nan, dtype=np.float32)
         scores[known] = cross.score([pairs[n][1] for n in known], [texts[rows[n]] for n in known])
     else:
-        scores = recommender.score_pairs([p[1] for p in pairs], [p[2] for p in pairs])
+        scores = _load_recommender(config).score_pairs([p[1] for p in pairs], [p[2] for p in pairs])
     by_query: dict[str, dict[str, float]] = {}
     unknown = 0
     for (qid, _, item_id), score in zip(pairs, scores):

@@ -126,15 +126,15 @@ class Reranker:
     def __init__(self, config: RerankerConfig, text_of: Callable[[str], str] | Mapping[str, str]):
         self.config = config
         self.cross = CrossEncoder(config)
-        self._text = text_of.__getitem__ if isinstance(text_of, Mapping) else text_of
+        self.text = text_of.__getitem__ if isinstance(text_of, Mapping) else text_of
 
     def rerank_many(self, queries: Sequence[str], hits: Sequence[Sequence[tuple[str, float]]]
                     ) -> list[list[tuple[str, float]]]:
         """One cross-encoder pass over every query's top ``depth`` (see :func:`rerank_hits`)."""
-        texts = [[self._text(item) for item, _ in h[: self.config.depth]] for h in hits]
+        texts = [[self.text(item) for item, _ in h[: self.config.depth]] for h in hits]
         return rerank_hits(self.cross, queries, hits, texts, depth=self.config.depth,
                            first_weight=self.config.first_weight)
 
     def pair_scores(self, query: str, items: Sequence[str]) -> np.ndarray:
         """The cross-encoder's raw logits for judged pairs (comparable across queries)."""
-        return self.cross.score([query] * len(items), [self._text(i) for i in items])
+        return self.cross.score([query] * len(items), [self.text(i) for i in items])
