@@ -162,7 +162,10 @@ def sessions_rows(data: Path, *, config, cache: Path | None) -> list[tuple]:
     for name, weights in [("content (minilm, baseline)", {"content": 1.0}), ("bm25 (baseline)", {"bm25": 1.0}),
                           ("popularity (baseline)", {"popularity": 1.0}),
                           ("+ session signal: co-visitation only", {"covisit": 1.0}),
-                          ("+ blend co-visitation + content + bm25 + popularity (default)", config.session_weights)]:
+                          ("+ blend co-visitation + content + bm25 + popularity",
+                           {k: v for k, v in config.session_weights.items() if k not in ("category", "brand")}),
+                          ("+ category and brand transitions", {"category": 1.0, "brand": 1.0}),
+                          ("+ blend of all with category and brand transitions (default)", config.session_weights)]:
         row = [name]
         for k in (1, 3):
             requests, qrels = sessions_to_requests_and_qrels(dev, k)
@@ -213,8 +216,8 @@ def main() -> int:
             print(f"| {row[0]} | " + " | ".join(_fmt(x) for x in row[1:]) + " |", flush=True)
         print(f"\n({time.time() - t0:.0f} s)")
         return 0
-    if not args.finetuned:
-        parser.error("--finetuned MODEL_DIR is needed for the ablation table (or use --compare)")
+    if not args.finetuned and args.only != "sessions":
+        parser.error("--finetuned MODEL_DIR is needed for the Home Depot rows (or use --compare or --only sessions)")
     if args.only != "sessions":
         print("| Home Depot dev | NDCG@10 | Recall@10 | Recall@100 | MRR@10 | ROC-AUC |")
         print("| --- | --- | --- | --- | --- | --- |")

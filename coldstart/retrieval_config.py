@@ -1,8 +1,9 @@
 """How the final ranking blends its signals: weights chosen on dev, read from the ``[retrieval]`` TOML table.
 
     [retrieval.homedepot]   dense = 1.0; bm25 = 0.15; neighbours = 0.0        # query → product
-    [retrieval.sessions]    covisit = 1.0; content = 0.5; bm25 = 0.5; popularity = 0.1   # clicks → product
-    [retrieval.covisit]     window = 5; recency = 0.7; ...
+    [retrieval.sessions]    covisit = 1.0; content = 0.5; bm25 = 0.5; popularity = 0.1; category = 0.5; brand = 0.5
+    [retrieval.covisit]     window = 5; recency = 0.7; ...                  # clicks → product, above
+    [retrieval.transitions] smoothing = 1.0; share_power = 1.0; recency = 0.7   # the category/brand signals
     [retrieval.neighbours]  neighbours = 10; temperature = 0.05
 """
 
@@ -16,19 +17,23 @@ from typing import Any
 
 from coldstart.covisit import CoVisitConfig
 from coldstart.judged_neighbours import NeighbourConfig
+from coldstart.transitions import TransitionConfig
 
 QUERY_SIGNALS = ("dense", "bm25", "neighbours")
-SESSION_SIGNALS = ("covisit", "content", "bm25", "popularity")
+SESSION_SIGNALS = ("covisit", "content", "bm25", "popularity", "category", "brand")
 
 
 @dataclass(frozen=True)
 class RetrievalConfig:
     query_weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "bm25": 0.15, "neighbours": 0.0})
     session_weights: dict[str, float] = field(
-        default_factory=lambda: {"covisit": 1.0, "content": 0.5, "bm25": 0.5, "popularity": 0.1})
+        default_factory=lambda: {"covisit": 1.0, "content": 0.5, "bm25": 0.5, "popularity": 0.1, "category": 0.5,
+                                 "brand": 0.5})
     # whole-session window: every later item counts for a new user, not just the next one (better on dev)
     covisit: CoVisitConfig = field(default_factory=lambda: CoVisitConfig(window=50, distance_decay=0.0,
                                                                          backward_weight=1.0))
+    # category and brand: what kinds of product follow the kinds clicked (coldstart.transitions)
+    transitions: TransitionConfig = field(default_factory=TransitionConfig)
     neighbours: NeighbourConfig = field(default_factory=NeighbourConfig)
     encode_max_length: int = 64
     # What a judged (query, product) pair is scored with in the .scores file (ROC-AUC): "dense" = the encoder's
@@ -70,6 +75,8 @@ def retrieval_config_from_dict(raw: dict[str, Any]) -> RetrievalConfig:
         kwargs["session_weights"] = {k: float(v) for k, v in raw.pop("sessions").items()}
     if "covisit" in raw:
         kwargs["covisit"] = CoVisitConfig(**raw.pop("covisit"))
+    if "transitions" in raw:
+        kwargs["transitions"] = TransitionConfig(**raw.pop("transitions"))
     if "neighbours" in raw:
         kwargs["neighbours"] = NeighbourConfig(**raw.pop("neighbours"))
     kwargs.update(raw)
