@@ -8,7 +8,7 @@ Two systems, each blending full-catalog signals with :func:`coldstart.blend.blen
 - **clicks → product** (Amazon Scientific): ``covisit`` (other users' sessions, :mod:`coldstart.covisit`),
   ``content`` (cosine to the mean of the clicked items' vectors), ``bm25`` (clicked texts as the query),
   ``popularity``, ``category`` and ``brand`` (what kinds of product follow the kinds clicked,
-  :mod:`coldstart.transitions`; the labels come from the items' ``category``/``brand`` columns, or else from the
+  :mod:`coldstart.transitions`; the session signals are :class:`coldstart.session_signals.SessionSignals`; the labels come from the items' ``category``/``brand`` columns, or else from the
   text, which Amazon Scientific writes as "title. categories. brand.").
 
 Only ``*_train`` files are learned from; every other split found in DATA_DIR gets a run::
@@ -29,11 +29,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from coldstart.blend import blend, top_k
-from coldstart.covisit import CoVisitation
 from coldstart.judged_neighbours import JudgedNeighbours
 from coldstart.retrieval_config import RetrievalConfig, load_retrieval_config
 from coldstart.training.sources import read_catalog_texts
-from coldstart.transitions import AttributeTransitions
+from coldstart.session_signals import SessionSignals
 
 logger = logging.getLogger("benchmarks.quality")
 
@@ -166,10 +165,7 @@ AMAZON_TEXT = re.compile(r"\. (?P<category>Industrial & Scientific[^.]*)\. ?(?P<
 
 
 def item_attributes(path: Path, texts: dict[str, str]) -> dict[str, dict[str, str]]:
-    """``{"category": {item_id: label}, "brand": {...}}`` from the items file's columns, or else from the text.
-
-    Brands are compared without case, spaces and punctuation ("B&C Eagle" = "B & C Eagle").
-    """
+    """``{"category": {item_id: label}, "brand": {...}}`` from the items file's columns, or else from the text."""
     import pyarrow.parquet as pq
 
     columns = set(pq.read_schema(path).names)
@@ -182,8 +178,6 @@ def item_attributes(path: Path, texts: dict[str, str]) -> dict[str, dict[str, st
             if m:
                 found = {**m.groupdict(), **found}
         for name, value in found.items():
-            if name == "brand" and value:
-                value = re.sub(r"[\W_]+", "", value.lower())
             if value:
                 labels[name][item] = value
     logger.info("item attributes: %s", {name: len(v) for name, v in labels.items()})
@@ -205,22 +199,18 @@ class SessionSystem:
         self.vectors = encode(model, self.texts, max_length=128, cache_dir=cache_dir)
         self.bm25 = BM25Retriever(self.ids, self.texts)
         sessions = read_sessions(self.dir / "sessions_train.jsonl")
-        self.covisit = CoVisitation(self.ids, config.covisit).fit(s.items for s in sessions)
-        self.popularity = np.log1p(self.covisit.popularity())
-        self.transitions = {name: AttributeTransitions(self.ids, labels, config.transitions).fit(
-                                s.items for s in sessions)
-                            for name, labels in item_attributes(self.dir / "items.parquet", texts).items()}
+        self.sessions = SessionSignals(self.ids, (s.items for s in sessions),
+                                       labels=item_attributes(self.dir / "items.parquet", texts),
+                                       covisit=config.covisit, transitions=config.transitions)
 
     def signals(self, clicks: Sequence[str]) -> dict[str, np.ndarray]:
         rows = [self.row[c] for c in clicks if c in self.row]
         profile = self.vectors[rows].mean(axis=0) if rows else np.zeros(self.vectors.shape[1], np.float32)
         query = " ".join(self.texts[r][:200] for r in rows)
         return {
-            "covisit": self.covisit.scores(clicks),
             "content": self.vectors @ profile,
             "bm25": self.bm25.scores(query) if query else np.zeros(len(self.ids), np.float32),
-            "popularity": self.popularity,
-            **{name: t.scores(clicks) for name, t in self.transitions.items()},
+            **self.sessions.signals(clicks),
         }
 
 

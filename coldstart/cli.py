@@ -90,6 +90,10 @@ def cmd_search(args) -> int:
         options["reranker"] = RerankerConfig(model=args.reranker, depth=chosen.rerank_depth,
                                              first_weight=chosen.rerank_first_weight,
                                              device=getattr(args, "device", None) or "auto")
+    if getattr(args, "sessions", None):
+        if args.retriever != "blend":
+            raise SystemExit("--sessions needs --retriever blend (the session signals are blended with the others)")
+        options.update(_session_options(args, recommender))
     retriever = make_retriever(args.retriever, recommender, **options)
     requests = read_requests(args.requests)
     rows = []
@@ -103,6 +107,27 @@ def cmd_search(args) -> int:
     print(json.dumps({"requests": len(requests), "written": len(rows), "empty_results": empty,
                       "version": recommender.version.version, "out": str(args.out)}))
     return 0
+
+
+def _session_options(args, recommender) -> dict:
+    """Session signals over the version's items from --sessions (and --attributes), and the clicks-only weights of
+    the config's [retrieval.sessions] (its "content" is the blend's "dense"; signals with no data are dropped)."""
+    from coldstart.retrieval_config import load_retrieval_config
+    from coldstart.session_signals import SessionSignals, read_attributes
+    from coldstart.trec import read_sessions
+
+    chosen = load_retrieval_config(getattr(args, "config", None))
+    labels = read_attributes(args.attributes) if args.attributes else {}
+    sessions = SessionSignals(recommender.version.index.ids, (s.items for s in read_sessions(args.sessions)),
+                              labels=labels, covisit=chosen.covisit, transitions=chosen.transitions)
+    available = {"dense", "bm25", *sessions.names}
+    weights = {("dense" if name == "content" else name): w for name, w in chosen.session_weights.items()}
+    dropped = sorted(n for n, w in weights.items() if w and n not in available)
+    if dropped:
+        logger.warning("no data for session signals %s (give --attributes with those columns); blended without",
+                       dropped)
+    logger.info("session signals: %s", sessions.info)
+    return {"sessions": sessions, "click_weights": {n: w for n, w in weights.items() if n in available}}
 
 
 def _judged_pairs(args):
@@ -237,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="blend: weighted z-scores of dense and BM25, weights from the config's [retrieval.homedepot]")
     p.add_argument("--reranker", help="a cross-encoder (jobs.finetune --table reranker, or any one-label HF "
                    "sequence classifier; local dir or s3://) re-scoring the top [retrieval] rerank_depth")
+    p.add_argument("--sessions", help="with --retriever blend: other users' sessions, JSON Lines "
+                   '{"user_id": ..., "items": [...]}; clicks-only requests then use [retrieval.sessions]')
+    p.add_argument("--attributes", help="with --sessions: item_id + category and/or brand columns (Parquet, CSV, "
+                   "JSON Lines) for the category/brand transitions")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--tag", help="run tag (default coldstart-<retriever>)")
     p.set_defaults(func=cmd_search)

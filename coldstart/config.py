@@ -11,6 +11,7 @@ section is optional and every field has a default that works on a laptop::
     [index]    kind = "flat"                 # or hnsw / ivf_pq / ivf_sq8
     [embed]    actors = 2; cpus_per_actor = 0.5; gpus_per_actor = 0; threads_per_actor = 1
     [profile]  query_weight = 0.5; click_decay = 0.7
+    [retrieval] ...                          # blend weights for `coldstart search`: coldstart.retrieval_config
 """
 
 from __future__ import annotations
@@ -82,9 +83,17 @@ _SECTIONS = {"schema": CatalogSchema, "encoder": EncoderConfig, "index": IndexCo
 
 
 def config_from_dict(raw: dict[str, Any], *, origin: str = "config") -> JobConfig:
-    unknown = set(raw) - {"catalog", "store", *_SECTIONS}
+    unknown = set(raw) - {"catalog", "store", "retrieval", *_SECTIONS}
     if unknown:
-        raise ValueError(f"{origin}: unknown keys {sorted(unknown)}; known: catalog, store, {', '.join(_SECTIONS)}")
+        raise ValueError(f"{origin}: unknown keys {sorted(unknown)}; known: catalog, store, "
+                         f"{', '.join(_SECTIONS)}, retrieval")
+    if "retrieval" in raw:  # read by coldstart search (load_retrieval_config); checked here so a typo fails early
+        from coldstart.retrieval_config import retrieval_config_from_dict
+
+        try:
+            retrieval_config_from_dict(raw["retrieval"])
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{origin}: [retrieval]: {e}") from e
     kwargs: dict[str, Any] = {k: raw[k] for k in ("catalog", "store") if k in raw}
     for name, cls in _SECTIONS.items():
         section = dict(raw.get(name, {}))

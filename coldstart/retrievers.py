@@ -7,7 +7,10 @@
 - ``blend``: every catalog item scored by both, each signal z-scored over the catalog for the request and summed
   with weights (``[retrieval.homedepot]`` of the config: dense 1.0 + bm25 0.15 was best on Home Depot dev for
   the fine-tuned model, about 0.02 NDCG@10 above rank fusion; BENCHMARKS.md). The default ranking of
-  ``benchmarks/reproduce_quality.sh``.
+  ``benchmarks/reproduce_quality.sh``. Given other users' sessions (:class:`~coldstart.session_signals.
+  SessionSignals`), requests without a query are blended with ``click_weights`` over the session signals too
+  (``[retrieval.sessions]``: co-visitation, category and brand transitions, popularity; ``content`` there is
+  ``dense`` here).
 
 Any of them can be followed by a cross-encoder re-ranker (:class:`RerankedRetriever`, ``--reranker`` of
 ``coldstart search``) that re-scores the top ``depth`` of requests with a query.
@@ -90,39 +93,59 @@ class HybridRetriever:
 
 class BlendRetriever:
     """Weighted sum of z-scored full-catalog signals (:func:`coldstart.blend.blend`): the profile's cosine with
-    every item vector (``dense``) and BM25 (``bm25``). A request with no signal gets an empty ranking."""
+    every item vector (``dense``) and BM25 (``bm25``), plus, for requests without a query when ``sessions`` is
+    given, its signals weighted by ``click_weights``. A request with no signal gets an empty ranking."""
 
-    def __init__(self, recommender: DenseRecommender, lexical: LexicalRetriever, weights: dict[str, float]):
-        unknown = set(weights) - {"dense", "bm25"}
-        if unknown or not any(weights.values()):
-            raise ValueError(f"blend weights {weights}: use 'dense' and/or 'bm25', at least one non-zero")
-        self.recommender, self.lexical, self.weights = recommender, lexical, dict(weights)
+    def __init__(self, recommender: DenseRecommender, lexical: LexicalRetriever, weights: dict[str, float], *,
+                 sessions=None, click_weights: dict[str, float] | None = None):
+        self.recommender, self.lexical, self.sessions = recommender, lexical, sessions
+        self.weights = _checked_weights(weights, ())
+        self.click_weights = (self.weights if click_weights is None
+                              else _checked_weights(click_weights, sessions.names if sessions else ()))
         index = recommender.version.index
-        # BM25 scores come in the lexical catalog's order; reorder them to the index's rows once.
+        # BM25 and session scores come in their own item order; reorder them to the index's rows once.
         self._bm25_rows = np.array([lexical.bm25.row_of[i] for i in index.ids], dtype=np.int64)
+        if sessions is not None:
+            row = {item: n for n, item in enumerate(sessions.ids)}
+            missing = [i for i in index.ids if i not in row]
+            if missing:
+                raise ValueError(f"session signals lack {len(missing)} of the version's items (e.g. {missing[0]!r}):"
+                                 " fit them over the version's item ids")
+            self._session_rows = np.array([row[i] for i in index.ids], dtype=np.int64)
 
     def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
         from coldstart.blend import blend, top_k
 
         index = self.recommender.version.index
         profiles, _, ok = self.recommender.profiles(requests)
-        dense = profiles @ index.vectors.T if self.weights.get("dense") else None
+        dense = profiles @ index.vectors.T
         out: list[Ranking] = []
         for i, r in enumerate(requests):
             if not ok[i]:
                 out.append([])
                 continue
-            signals = {}
-            if dense is not None:
-                signals["dense"] = dense[i]
-            if self.weights.get("bm25"):
+            weights = self.weights if r.query else self.click_weights
+            signals = {"dense": dense[i]}
+            if weights.get("bm25"):
                 text = self.lexical.query_text(r)
                 signals["bm25"] = (self.lexical.bm25.scores(text)[self._bm25_rows] if text
                                    else np.zeros(len(index), np.float32))
-            scores = blend(signals, self.weights)
+            if self.sessions is not None and not r.query:
+                signals.update((name, v[self._session_rows]) for name, v in self.sessions.signals(r.clicks).items()
+                               if weights.get(name))
+            scores = blend(signals, {name: w for name, w in weights.items() if name in signals})
             banned = np.array([index.row_of[c] for c in (*r.clicks, *r.exclude) if c in index.row_of], np.int64)
             out.append([(index.ids[row], float(scores[row])) for row in top_k(scores, k, exclude=banned)])
         return out
+
+
+def _checked_weights(weights: dict[str, float], session_names: Sequence[str]) -> dict[str, float]:
+    known = {"dense", "bm25", *session_names}
+    unknown = set(weights) - known
+    if unknown or not any(weights.values()):
+        raise ValueError(f"blend weights {weights}: use {sorted(known)}, at least one non-zero"
+                         + (f"; {sorted(unknown)} need session signals with them" if unknown else ""))
+    return dict(weights)
 
 
 class RerankedRetriever:
@@ -143,13 +166,18 @@ class RerankedRetriever:
 
 
 def make_retriever(kind: str, recommender: DenseRecommender, *, weights: dict[str, float] | None = None,
-                   bm25_tokens: str = "bm25s", reranker=None) -> Retriever:
+                   bm25_tokens: str = "bm25s", reranker=None, sessions=None,
+                   click_weights: dict[str, float] | None = None) -> Retriever:
     """``weights`` (``blend`` only; default dense 1.0 + bm25 0.15) and ``bm25_tokens`` come from the config's
     ``[retrieval]`` table (:class:`coldstart.retrieval_config.RetrievalConfig`); ``reranker`` is a
-    :class:`coldstart.rerank.RerankerConfig` or None."""
+    :class:`coldstart.rerank.RerankerConfig` or None; ``sessions`` (a fitted
+    :class:`~coldstart.session_signals.SessionSignals`) and ``click_weights`` are for ``blend`` only."""
     if kind not in RETRIEVERS:
         raise ValueError(f"unknown retriever {kind!r}: use one of {RETRIEVERS}")
-    first = _first_stage(kind, recommender, weights=weights, bm25_tokens=bm25_tokens)
+    if (sessions is not None or click_weights is not None) and kind != "blend":
+        raise ValueError(f"session signals need the 'blend' retriever, not {kind!r}")
+    first = _first_stage(kind, recommender, weights=weights, bm25_tokens=bm25_tokens, sessions=sessions,
+                         click_weights=click_weights)
     if reranker is None:
         return first
     from coldstart.rerank import Reranker
@@ -159,7 +187,8 @@ def make_retriever(kind: str, recommender: DenseRecommender, *, weights: dict[st
     return RerankedRetriever(first, Reranker(reranker, lambda item: texts[version.index.row_of[item]]))
 
 
-def _first_stage(kind: str, recommender: DenseRecommender, *, weights, bm25_tokens: str) -> Retriever:
+def _first_stage(kind: str, recommender: DenseRecommender, *, weights, bm25_tokens: str, sessions,
+                 click_weights) -> Retriever:
     dense = DenseRetriever(recommender)
     if kind == "dense":
         return dense
@@ -167,5 +196,6 @@ def _first_stage(kind: str, recommender: DenseRecommender, *, weights, bm25_toke
     lexical = LexicalRetriever(items.column("item_id").to_pylist(), items.column("text").to_pylist(),
                                tokens=bm25_tokens)
     if kind == "blend":
-        return BlendRetriever(recommender, lexical, weights or {"dense": 1.0, "bm25": 0.15})
+        return BlendRetriever(recommender, lexical, weights or {"dense": 1.0, "bm25": 0.15}, sessions=sessions,
+                              click_weights=click_weights)
     return lexical if kind == "bm25" else HybridRetriever(dense, lexical)

@@ -107,3 +107,33 @@ def test_search_and_score_with_a_reranker(tmp_path, published_store, tiny_model_
     assert scores == {"q1": {ids[0]: pytest.approx(float(cross.score(["garden chair"], [texts[0]])[0]), abs=1e-5)},
                       "q2": {ids[1]: pytest.approx(float(cross.score(["running shoes"], [texts[1]])[0]), abs=1e-5)}}
     assert '"unknown_items": 1' in capsys.readouterr().out
+
+
+def test_search_blends_other_users_sessions_for_clicks_only_requests(tmp_path, published_store, tiny_model_dir):
+    """`coldstart search --retriever blend --sessions --attributes`: a clicks-only request gets what other users
+    bought after the same click; a request with a query is ranked as without sessions."""
+    from coldstart.cli import main as cli
+    from coldstart.trec import read_run
+
+    store, items = published_store
+    ids = items.column("item_id").to_pylist()
+    click, follow = ids[0], ids[7]
+    sessions = [{"user_id": f"u{n}", "items": [click, follow, "SKU-GONE"]} for n in range(20)]
+    sessions += [{"user_id": f"v{n}", "items": [ids[n + 10], ids[n + 11]]} for n in range(20)]
+    (tmp_path / "sessions.jsonl").write_text("".join(json.dumps(s) + "\n" for s in sessions))
+    (tmp_path / "attrs.csv").write_text("item_id,category\n" + "".join(f"{i},c{n % 5}\n" for n, i in enumerate(ids)))
+    (tmp_path / "requests.jsonl").write_text(json.dumps({"qid": "u", "clicks": [click]}) + "\n"
+                                             + json.dumps({"qid": "q", "query": "garden chair"}) + "\n")
+    common = ["--store", str(store.root), "--model", str(tiny_model_dir), "--device", "cpu", "--retriever", "blend",
+              "--requests", str(tmp_path / "requests.jsonl"), "--k", "20"]
+    assert cli(["search", *common, "--out", str(tmp_path / "plain.run")]) == 0
+    assert cli(["search", *common, "--sessions", str(tmp_path / "sessions.jsonl"), "--attributes",
+                str(tmp_path / "attrs.csv"), "--out", str(tmp_path / "sessions.run")]) == 0
+    plain, with_sessions = read_run(tmp_path / "plain.run"), read_run(tmp_path / "sessions.run")
+    assert max(with_sessions["u"], key=with_sessions["u"].get) == follow
+    assert max(plain["u"], key=plain["u"].get) != follow
+    assert click not in with_sessions["u"]
+    assert with_sessions["q"] == pytest.approx(plain["q"])
+    with pytest.raises(SystemExit, match="--retriever blend"):
+        cli(["search", *common[:-4], "--retriever", "dense", "--requests", str(tmp_path / "requests.jsonl"),
+             "--sessions", str(tmp_path / "sessions.jsonl"), "--out", str(tmp_path / "x.run")])

@@ -33,3 +33,15 @@ def test_cluster_profile_uses_s3_gpus_and_hnsw():
 def test_flags_override_the_profile(name):
     config = load_config(CONFIGS / name).replace(catalog="/data/catalog.parquet", store="/tmp/store")
     assert (config.catalog, config.store) == ("/data/catalog.parquet", "/tmp/store")
+
+
+def test_a_job_config_may_carry_the_retrieval_weights(tmp_path):
+    from coldstart.retrieval_config import load_retrieval_config
+
+    path = tmp_path / "job.toml"
+    path.write_text('store = "x"\n[retrieval.sessions]\ncovisit = 1.0\nbrand = 0.2\n')
+    assert load_config(path).store == "x"
+    assert load_retrieval_config(path).session_weights == {"covisit": 1.0, "brand": 0.2}
+    path.write_text('[retrieval.sessions]\ncovisti = 1.0\n')
+    with pytest.raises(ValueError, match=r"\[retrieval\].*covisti"):
+        load_config(path)

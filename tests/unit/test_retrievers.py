@@ -56,3 +56,22 @@ def test_no_signal_gives_an_empty_ranking_and_bad_weights_are_refused(recommende
         make_retriever("blend", recommender, weights={"dense": 1.0, "neighbours": 0.3})
     with pytest.raises(ValueError, match="unknown retriever"):
         make_retriever("rrf", recommender)
+
+
+def test_clicks_only_requests_blend_session_signals(recommender):
+    from coldstart.session_signals import SessionSignals
+
+    # Other users who bought a0 went on to buy a3 (a lamp, unlike a0 in text and vector alike).
+    sessions = SessionSignals(IDS, [["a0", "a3"]] * 5 + [["a1", "a4"]])
+    retriever = make_retriever("blend", recommender, weights={"dense": 1.0}, sessions=sessions,
+                               click_weights={"covisit": 1.0})
+    clicks_only = UserRequest(clicks=("a0",))
+    assert retriever.search([clicks_only], 1)[0][0][0] == "a3"
+    dense = make_retriever("blend", recommender, weights={"dense": 1.0})
+    assert [i for i, _ in retriever.search([clicks_only], 5)[0]] != [i for i, _ in dense.search([clicks_only], 5)[0]]
+    with pytest.raises(ValueError, match="need session signals"):
+        make_retriever("blend", recommender, click_weights={"brand": 1.0}, sessions=sessions)
+    with pytest.raises(ValueError, match="lack"):
+        make_retriever("blend", recommender, sessions=SessionSignals(IDS[:3], []))
+    with pytest.raises(ValueError, match="'blend' retriever"):
+        make_retriever("dense", recommender, sessions=sessions)

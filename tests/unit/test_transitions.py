@@ -1,4 +1,4 @@
-"""Attribute transitions against hand-computed cases, and the benchmark's attribute labels."""
+"""Attribute transitions against hand-computed cases, the session signals that hold them, and attribute labels."""
 
 import numpy as np
 import pyarrow as pa
@@ -64,10 +64,38 @@ def test_benchmark_attributes_from_text_or_columns(tmp_path):
     labels = item_attributes(path, texts)
     assert labels["category"] == {"a": "Industrial & Scientific Abrasive Products Sanding Rolls",
                                   "b": "Industrial & Scientific Fasteners Staples"}
-    assert labels["brand"] == {"a": "portercable", "b": "bceagle"}
+    assert labels["brand"] == {"a": "PORTER-CABLE", "b": "B & C Eagle"}
     # columns win over the text
     pq.write_table(pa.table({"item_id": ["a", "c"], "text": ["x", "y"], "category": ["tools", None],
                              "brand": ["Acme Inc.", "ACME inc"]}), path)
     labels = item_attributes(path, texts)
     assert labels["category"] == {"a": "tools"}
-    assert labels["brand"] == {"a": "acmeinc", "c": "acmeinc"}
+    assert labels["brand"] == {"a": "Acme Inc.", "c": "ACME inc"}
+
+
+def test_session_signals_normalise_brands_and_count_unknown_clicks():
+    from coldstart.session_signals import SessionSignals
+
+    labels = {"brand": {"s1": "B&C Eagle", "s2": "b & c eagle", "w1": "Acme"}, "category": {}}
+    signals = SessionSignals(ITEMS, [["s1", "w1", "gone"], ["s2", "w1"]], labels=labels)
+    assert signals.names == ("covisit", "popularity", "brand")  # no category label at all: no signal
+    assert signals.transitions["brand"].labels == ["acme", "bceagle"]
+    assert signals.info.sessions == 2 and signals.info.clicks == 5 and signals.info.clicks_unknown == 1
+    out = signals.signals(["s1"])
+    assert set(out) == {"covisit", "popularity", "brand"}
+    assert out["covisit"][2] > 0 and out["brand"][2] > 0 and out["brand"][4] == 0
+    assert out["popularity"] == pytest.approx(np.log1p([1, 1, 2, 0, 0]))
+    with pytest.raises(ValueError, match="not signals"):
+        SessionSignals(ITEMS, [], labels={"colour": {"s1": "red"}})
+
+
+def test_read_attributes(tmp_path):
+    from coldstart.session_signals import read_attributes
+
+    path = tmp_path / "attrs.csv"
+    path.write_text("item_id,category,brand\ns1,sanding,3M\nw1,,Acme\n")
+    assert read_attributes(path) == {"category": {"s1": "sanding"}, "brand": {"s1": "3M", "w1": "Acme"}}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("item_id,colour\ns1,red\n")
+    with pytest.raises(ValueError, match="category"):
+        read_attributes(bad)
