@@ -5,11 +5,12 @@ Two systems, each blending full-catalog signals with :func:`coldstart.blend.blen
 
 - **query → product** (Home Depot): ``dense`` (the fine-tuned encoder's cosine), ``bm25``, ``neighbours`` (the
   judgments of the most similar *training* queries, :mod:`coldstart.judged_neighbours`);
-- **clicks → product** (Amazon Scientific): ``covisit`` (other users' sessions, :mod:`coldstart.covisit`),
-  ``content`` (cosine to the mean of the clicked items' vectors), ``bm25`` (clicked texts as the query),
-  ``popularity``, ``category`` and ``brand`` (what kinds of product follow the kinds clicked,
-  :mod:`coldstart.transitions`; the session signals are :class:`coldstart.session_signals.SessionSignals`; the labels come from the items' ``category``/``brand`` columns, or else from the
-  text, which Amazon Scientific writes as "title. categories. brand.").
+- **clicks → product** (Amazon Scientific): ``content`` (cosine to the mean of the clicked items' vectors),
+  ``bm25`` (clicked texts as the query), and the session signals of
+  :class:`coldstart.session_signals.SessionSignals`: ``covisit`` (other users' sessions), ``popularity``,
+  ``category`` and ``brand`` (what kinds of product follow the kinds clicked, :mod:`coldstart.transitions`; the
+  labels come from the items' ``category``/``brand`` columns, or else from the text, which Amazon Scientific
+  writes as "title. categories. brand.").
 
 Only ``*_train`` files are learned from; every other split found in DATA_DIR gets a run::
 
@@ -31,8 +32,8 @@ import numpy as np
 from coldstart.blend import blend, top_k
 from coldstart.judged_neighbours import JudgedNeighbours
 from coldstart.retrieval_config import RetrievalConfig, load_retrieval_config
-from coldstart.training.sources import read_catalog_texts
 from coldstart.session_signals import SessionSignals
+from coldstart.training.sources import read_catalog_texts
 
 logger = logging.getLogger("benchmarks.quality")
 
