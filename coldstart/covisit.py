@@ -8,8 +8,8 @@ are then scaled by ``count(a) ** -row_norm`` so a very popular item does not spe
 A new user's clicks ``c_1..c_k`` score every item as ``Σ_i recency ** (k - i) · C[c_i, item]``. Items never seen
 after any of the clicks get 0; :meth:`CoVisitation.popularity` is the fallback that ranks them.
 
-Matrices are dense ``(n_items, n_items) float32`` — fine for catalogs up to some tens of thousands of items; a
-bigger catalog would keep the top neighbours per row instead.
+Matrices are dense ``(n_items, n_items) float32`` — fine up to ``MAX_ITEMS`` (25,000) items, refused beyond
+with a message saying so; a bigger catalog would keep the top neighbours per row instead.
 """
 
 from __future__ import annotations
@@ -38,11 +38,20 @@ class CoVisitConfig:
             raise ValueError("covisit: backward_weight and row_norm in [0, 1], recency in (0, 1]")
 
 
+# Two dense (n, n) float32 matrices while fitting: 25,000 items are 5 GB. Past that, refuse with the reason
+# instead of dying of memory halfway through a job.
+MAX_ITEMS = 25_000
+
+
 class CoVisitation:
     """Item→item scores from sessions over a fixed item list; unknown items in sessions are skipped."""
 
     def __init__(self, item_ids: Sequence[str], config: CoVisitConfig = CoVisitConfig()):
         self.ids = list(item_ids)
+        if len(self.ids) > MAX_ITEMS:
+            raise ValueError(f"co-visitation keeps a dense item x item matrix: {len(self.ids):,} items would need "
+                             f"{2 * 4 * len(self.ids) ** 2 / 2**30:.0f} GiB while fitting; it supports up to "
+                             f"{MAX_ITEMS:,} (a top-neighbours version for bigger catalogs is not built yet)")
         self.row = {item: n for n, item in enumerate(self.ids)}
         if len(self.row) != len(self.ids):
             raise ValueError("item ids must be unique")

@@ -22,6 +22,14 @@ def test_covisit_hand_computed():
     assert cv.scores(["b", "a"]) == pytest.approx(0.5 * m[1] + m[0])
 
 
+def test_covisit_refuses_a_catalog_its_dense_matrix_cannot_hold(monkeypatch):
+    import coldstart.covisit as covisit
+
+    monkeypatch.setattr(covisit, "MAX_ITEMS", 3)
+    with pytest.raises(ValueError, match="4 items would need .* up to 3"):
+        CoVisitation(["a", "b", "c", "d"])
+
+
 def test_covisit_row_norm_divides_by_count_power():
     cv = CoVisitation(["a", "b"], CoVisitConfig(window=1, backward_weight=0.0, row_norm=1.0))
     cv.fit([["a", "b"], ["a"], ["a"], ["a", "b"]])
