@@ -187,6 +187,18 @@ def _iter_rows(source: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | No
             yield row, dict(zip(header, values)), None
 
 
+def iter_table_rows(uri: str) -> Iterator[tuple[str, int, dict[str, Any] | None, str | None]]:
+    """``(source, row number from 1, row dict or None, problem or None)`` for every row of every Parquet / CSV /
+    JSON Lines file at ``uri`` (a file or a folder/prefix, local or S3): the catalog's reader, for other tables
+    keyed by item (e.g. item attributes)."""
+    sources = _list_sources(str(uri))
+    if not sources:
+        raise CatalogError(f"{uri}: no .parquet, .csv or .jsonl files there")
+    for source, fmt in sources:
+        for row, record, problem in _iter_rows(source, fmt):
+            yield source, row, record, problem
+
+
 # ------------------------------------------------------------------------------------------- validation
 
 

@@ -73,27 +73,25 @@ def cmd_search(args) -> int:
     from coldstart.retrievers import make_retriever
     from coldstart.trec import read_requests, write_run
 
+    from coldstart.retrieval_config import load_retrieval_config
+
     config = job_config(args)
     recommender = _load_recommender(config)
+    chosen = load_retrieval_config(getattr(args, "config", None))
     options = {}
     if args.retriever == "blend":  # weights and tokens chosen on dev; bm25/hybrid stay the published baselines
-        from coldstart.retrieval_config import load_retrieval_config
-
-        chosen = load_retrieval_config(getattr(args, "config", None))
         options = {"weights": {k: v for k, v in chosen.query_weights.items() if k in ("dense", "bm25")},
                    "bm25_tokens": chosen.query_bm25_tokens}
     if args.reranker:
         from coldstart.rerank import RerankerConfig
-        from coldstart.retrieval_config import load_retrieval_config
 
-        chosen = load_retrieval_config(getattr(args, "config", None))
         options["reranker"] = RerankerConfig(model=args.reranker, depth=chosen.rerank_depth,
                                              first_weight=chosen.rerank_first_weight,
                                              device=getattr(args, "device", None) or "auto")
     if getattr(args, "sessions", None):
         if args.retriever != "blend":
             raise SystemExit("--sessions needs --retriever blend (the session signals are blended with the others)")
-        options.update(_session_options(args, recommender))
+        options.update(_session_options(args, recommender, chosen))
     retriever = make_retriever(args.retriever, recommender, **options)
     requests = read_requests(args.requests)
     rows = []
@@ -109,14 +107,13 @@ def cmd_search(args) -> int:
     return 0
 
 
-def _session_options(args, recommender) -> dict:
+def _session_options(args, recommender, chosen) -> dict:
     """Session signals over the version's items from --sessions (and --attributes), and the clicks-only weights of
-    the config's [retrieval.sessions] (its "content" is the blend's "dense"; signals with no data are dropped)."""
-    from coldstart.retrieval_config import load_retrieval_config
+    the config's [retrieval.sessions] (``chosen``; its "content" is the blend's "dense"; signals with no data are
+    dropped)."""
     from coldstart.session_signals import SessionSignals, read_attributes
     from coldstart.trec import read_sessions
 
-    chosen = load_retrieval_config(getattr(args, "config", None))
     labels = read_attributes(args.attributes) if args.attributes else {}
     sessions = SessionSignals(recommender.version.index.ids, (s.items for s in read_sessions(args.sessions)),
                               labels=labels, covisit=chosen.covisit, transitions=chosen.transitions)

@@ -118,14 +118,14 @@ class BlendRetriever:
 
         index = self.recommender.version.index
         profiles, _, ok = self.recommender.profiles(requests)
-        dense = profiles @ index.vectors.T
+        dense = profiles @ index.vectors.T if self.weights.get("dense") or self.click_weights.get("dense") else None
         out: list[Ranking] = []
         for i, r in enumerate(requests):
             if not ok[i]:
                 out.append([])
                 continue
             weights = self.weights if r.query else self.click_weights
-            signals = {"dense": dense[i]}
+            signals = {"dense": dense[i]} if dense is not None else {}
             if weights.get("bm25"):
                 text = self.lexical.query_text(r)
                 signals["bm25"] = (self.lexical.bm25.scores(text)[self._bm25_rows] if text

@@ -85,28 +85,28 @@ def normalise_label(attribute: str, value) -> str:
     return re.sub(r"[\W_]+", "", value.lower()) if attribute == "brand" else value
 
 
-def read_attributes(path: str | Path) -> dict[str, dict[str, str]]:
-    """``{"category": {item_id: label}, "brand": {...}}`` from a table with ``item_id`` and either column."""
-    import pyarrow.csv as pcsv
-    import pyarrow.json as pjson
-    import pyarrow.parquet as pq
+def read_attributes(uri: str | Path) -> dict[str, dict[str, str]]:
+    """``{"category": {item_id: label}, "brand": {...}}`` from a table with ``item_id`` and either column: a
+    Parquet / CSV / JSON Lines file or folder, local or S3, read as the catalog is. Rows without an ``item_id``
+    or unreadable are counted and logged with their source and row, never silently dropped."""
+    from coldstart.catalog import iter_table_rows
 
-    path = Path(path)
-    if path.suffix in (".parquet", ".pq"):
-        table = pq.read_table(path)
-    elif path.suffix == ".csv":
-        table = pcsv.read_csv(path)
-    elif path.suffix in (".jsonl", ".json", ".ndjson"):
-        table = pjson.read_json(path)
-    else:
-        raise ValueError(f"{path}: attributes must be Parquet, CSV or JSON Lines")
-    names = [n for n in ATTRIBUTES if n in table.column_names]
-    if "item_id" not in table.column_names or not names:
-        raise ValueError(f"{path}: needs an item_id column and at least one of {ATTRIBUTES}; "
-                         f"has {table.column_names}")
-    ids = [str(i) for i in table.column("item_id").to_pylist()]
-    out = {}
-    for name in names:
-        out[name] = {i: v for i, v in zip(ids, table.column(name).to_pylist()) if v not in (None, "")}
-    logger.info("attributes from %s: %s", path, {n: len(v) for n, v in out.items()})
+    out: dict[str, dict[str, str]] = {name: {} for name in ATTRIBUTES}
+    seen: set[str] = set()
+    rows = bad = 0
+    for source, row, record, problem in iter_table_rows(str(uri)):
+        rows += 1
+        if record is None or record.get("item_id") in (None, ""):
+            bad += 1
+            logger.warning("attributes %s row %d skipped: %s", source, row, problem or "no item_id")
+            continue
+        seen.update(record)
+        for name in ATTRIBUTES:
+            if record.get(name) not in (None, ""):
+                out[name][str(record["item_id"])] = str(record[name])
+    if "item_id" not in seen or not seen & set(ATTRIBUTES):
+        raise ValueError(f"{uri}: needs an item_id column and at least one of {ATTRIBUTES}; has {sorted(seen)}")
+    out = {name: labels for name, labels in out.items() if name in seen}
+    logger.info("attributes from %s: %d rows, %d skipped, labels %s", uri, rows, bad,
+                {n: len(v) for n, v in out.items()})
     return out
