@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.quality import QuerySystem, SessionSystem, as_scores, rank_queries, rank_sessions
-from coldstart.blend import top_k
-from coldstart.retrieval_config import load_retrieval_config
+from coldstart.ranking.fusion import top_k
+from coldstart.ranking.config import load_retrieval_config
 
 logger = logging.getLogger("benchmarks.ablation")
 
@@ -33,9 +33,9 @@ def _fmt(x) -> str:
 
 
 def homedepot_rows(data: Path, *, base: str, finetuned: str, config, cache: Path | None) -> list[tuple]:
-    from coldstart.fusion import reciprocal_rank_fusion
-    from coldstart.metrics import evaluate_run, roc_auc_judged
-    from coldstart.trec import read_qrels, read_requests
+    from coldstart.ranking.fusion import reciprocal_rank_fusion
+    from coldstart.evaluation.metrics import evaluate_run, roc_auc_judged
+    from coldstart.evaluation.trec import read_qrels, read_requests
 
     hd = data / "homedepot"
     requests = [r for r in read_requests(hd / "queries_dev.tsv") if r.query]
@@ -108,8 +108,8 @@ def model_rows(data: Path, models: dict[str, str], *, config, cache: Path | None
     (judged pairs then scored by the cross-encoder; plus each of ``pair_dense_weights`` × the cosine)."""
     import dataclasses
 
-    from coldstart.metrics import evaluate_run, roc_auc_judged
-    from coldstart.trec import read_qrels, read_requests
+    from coldstart.evaluation.metrics import evaluate_run, roc_auc_judged
+    from coldstart.evaluation.trec import read_qrels, read_requests
 
     hd = data / "homedepot"
     requests = [r for r in read_requests(hd / "queries_dev.tsv") if r.query]
@@ -132,7 +132,7 @@ def model_rows(data: Path, models: dict[str, str], *, config, cache: Path | None
             row(f"{name} + blend with bm25 {w}", system, dict(config.query_weights, bm25=w))
         if reranker:
             from coldstart.training.sources import read_catalog_texts
-            from coldstart.rerank import Reranker, RerankerConfig
+            from coldstart.ranking.rerank import Reranker, RerankerConfig
 
             texts = read_catalog_texts(hd / "catalog.parquet")
             system = QuerySystem(hd, model=model, config=dataclasses.replace(config, pair_score="reranker"),
@@ -152,8 +152,8 @@ def model_rows(data: Path, models: dict[str, str], *, config, cache: Path | None
 
 
 def sessions_rows(data: Path, *, config, cache: Path | None) -> list[tuple]:
-    from coldstart.metrics import evaluate_run
-    from coldstart.trec import read_sessions, sessions_to_requests_and_qrels
+    from coldstart.evaluation.metrics import evaluate_run
+    from coldstart.evaluation.trec import read_sessions, sessions_to_requests_and_qrels
 
     sci = data / "amazon_scientific"
     dev = read_sessions(sci / "sessions_dev.jsonl")

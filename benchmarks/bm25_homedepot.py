@@ -18,9 +18,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from coldstart.bm25 import BM25Retriever  # noqa: E402
-from coldstart.metrics import evaluate_run  # noqa: E402
-from coldstart.trec import read_qrels, read_requests  # noqa: E402
+from coldstart.ranking.bm25 import BM25Retriever  # noqa: E402
+from coldstart.evaluation.metrics import evaluate_run  # noqa: E402
+from coldstart.evaluation.trec import read_qrels, read_requests  # noqa: E402
 
 BASELINE = {"ndcg@10": 0.343, "recall@10": 0.410, "recall@100": 0.691, "mrr@10": 0.330}
 FLOOR_NDCG = 0.333

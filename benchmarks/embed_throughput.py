@@ -98,7 +98,7 @@ def main() -> int:
         return 0
     import pyarrow.parquet as pq
 
-    from coldstart.model_source import packaged_model_dir
+    from coldstart.encoders.model_source import packaged_model_dir
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     table = pq.read_table(catalog_path)
@@ -117,7 +117,7 @@ def main() -> int:
         print(json.dumps({"plain": out["plain"]}), flush=True)
 
     if "inprocess" not in args.skip:
-        from coldstart.encoder import Encoder, EncoderConfig
+        from coldstart.encoders.encoder import Encoder, EncoderConfig
 
         with PeakRSS() as mem:
             encoder = Encoder(EncoderConfig(batch_size=args.batch_size, num_threads=2))
@@ -129,9 +129,9 @@ def main() -> int:
         print(json.dumps({"inprocess": out["inprocess"]}), flush=True)
 
     if "ray_job" not in args.skip:
-        from coldstart.catalog import CatalogSchema
+        from coldstart.catalog.reader import CatalogSchema
         from coldstart.config import EmbedConfig, JobConfig
-        from coldstart.encoder import EncoderConfig
+        from coldstart.encoders.encoder import EncoderConfig
         from pipelines.embed import run_embed_job
         from pipelines.ray_runtime import init_ray
 

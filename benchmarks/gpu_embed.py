@@ -29,7 +29,7 @@ def load_titles(catalog: Path, limit: int, *, seed: int = 0) -> tuple[list[str],
 
     if catalog.is_file():
         return pq.read_table(catalog, columns=["title"]).column("title").to_pylist()[:limit], str(catalog)
-    from coldstart.sample_catalog import write_sample_catalog
+    from coldstart.catalog.sample import write_sample_catalog
 
     with tempfile.TemporaryDirectory() as tmp:
         base = pq.read_table(write_sample_catalog(Path(tmp) / "c.parquet")).column("title").to_pylist()
@@ -39,7 +39,7 @@ def load_titles(catalog: Path, limit: int, *, seed: int = 0) -> tuple[list[str],
 
 
 def bench_encoder(titles: list[str], *, device: str, batch_size: int) -> dict:
-    from coldstart.encoder import Encoder, EncoderConfig
+    from coldstart.encoders.encoder import Encoder, EncoderConfig
 
     encoder = Encoder(EncoderConfig(device=device, batch_size=batch_size))
     encoder.encode(titles[:batch_size])  # warm-up: kernels, allocator
@@ -51,7 +51,7 @@ def bench_encoder(titles: list[str], *, device: str, batch_size: int) -> dict:
 
 
 def bench_faiss(vectors: np.ndarray, *, queries: int = 2000) -> dict:
-    from coldstart.index import IndexConfig, VectorIndex
+    from coldstart.ranking.faiss_index import IndexConfig, VectorIndex
 
     ids = [str(i) for i in range(len(vectors))]
     start = time.perf_counter()
@@ -72,7 +72,7 @@ def bench_ray_job(titles: list[str], *, actors: int, gpus_per_actor: float, cpus
     import pyarrow.parquet as pq
 
     from coldstart.config import EmbedConfig, JobConfig
-    from coldstart.encoder import EncoderConfig
+    from coldstart.encoders.encoder import EncoderConfig
     from pipelines.embed import run_embed_job
     from pipelines.ray_runtime import init_ray
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpus-per-actor", type=float, default=0.5)
     args = parser.parse_args(argv)
 
-    from coldstart.cli import setup_logging
+    from coldstart.logs import setup_logging
 
     setup_logging(False)
     titles, source = load_titles(Path(args.catalog), args.limit)

@@ -74,8 +74,8 @@ def _timed_run(config):
 
 def _top1_own(store, config, rows_by_id: dict[str, str], ids: list[str]) -> list[str]:
     """The ids among ``ids`` that do NOT come back first when searching for their own title."""
-    from coldstart.encoder import Encoder
-    from coldstart.index_store import load_version
+    from coldstart.encoders.encoder import Encoder
+    from coldstart.artifacts.versions import load_version
 
     encoder = Encoder(config.encoder)
     version = load_version(store, expect=encoder.info())
@@ -96,11 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: the Home Depot catalog is not at {catalog} (pass --catalog; see ../shared/data/README.md)")
         return 0
 
-    from coldstart.cli import setup_logging
+    from coldstart.logs import setup_logging
     from coldstart.config import load_config
-    from coldstart.index_store import read_json_file
-    from coldstart.manifest import list_versions, read_manifest
-    from coldstart.store import open_store
+    from coldstart.artifacts.versions import read_json_file
+    from coldstart.artifacts.manifest import list_versions, read_manifest
+    from coldstart.artifacts.store import open_store
     from pipelines.ray_runtime import init_ray
 
     setup_logging(False)

@@ -28,11 +28,11 @@ class PlainRequest(BaseModel):
 
 
 def build_app(store_uri: str, *, model: str, threads: int) -> FastAPI:
-    from coldstart.encoder import Encoder, EncoderConfig
-    from coldstart.index_store import load_version
-    from coldstart.store import open_store
+    from coldstart.encoders.encoder import Encoder, EncoderConfig
+    from coldstart.artifacts.versions import load_version
+    from coldstart.artifacts.store import open_store
 
-    from coldstart.index import import_faiss
+    from coldstart.ranking.faiss_index import import_faiss
 
     encoder = Encoder(EncoderConfig(model=model, num_threads=threads))
     import_faiss().omp_set_num_threads(threads)

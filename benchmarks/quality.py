@@ -1,14 +1,14 @@
 """Score the benchmark data with every signal, write TREC runs, and evaluate them.
 
-Two systems, each blending full-catalog signals with :func:`coldstart.blend.blend` (weights from
+Two systems, each blending full-catalog signals with :func:`coldstart.ranking.fusion.blend` (weights from
 ``[retrieval]`` in the config, chosen on dev):
 
 - **query → product** (Home Depot): ``dense`` (the fine-tuned encoder's cosine), ``bm25``, ``neighbours`` (the
-  judgments of the most similar *training* queries, :mod:`coldstart.judged_neighbours`);
+  judgments of the most similar *training* queries, :mod:`coldstart.ranking.judged_neighbours`);
 - **clicks → product** (Amazon Scientific): ``content`` (cosine to the mean of the clicked items' vectors),
   ``bm25`` (clicked texts as the query), and the session signals of
-  :class:`coldstart.session_signals.SessionSignals`: ``covisit`` (other users' sessions), ``popularity``,
-  ``category`` and ``brand`` (what kinds of product follow the kinds clicked, :mod:`coldstart.transitions`; the
+  :class:`coldstart.signals.sessions.SessionSignals`: ``covisit`` (other users' sessions), ``popularity``,
+  ``category`` and ``brand`` (what kinds of product follow the kinds clicked, :mod:`coldstart.signals.transitions`; the
   labels come from the items' ``category``/``brand`` columns, or else from the text, which Amazon Scientific
   writes as "title. categories. brand.").
 
@@ -29,10 +29,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from coldstart.blend import blend, top_k
-from coldstart.judged_neighbours import JudgedNeighbours
-from coldstart.retrieval_config import RetrievalConfig, load_retrieval_config
-from coldstart.session_signals import SessionSignals
+from coldstart.ranking.fusion import blend, top_k
+from coldstart.ranking.judged_neighbours import JudgedNeighbours
+from coldstart.ranking.config import RetrievalConfig, load_retrieval_config
+from coldstart.signals.sessions import SessionSignals
 from coldstart.training.sources import read_catalog_texts
 
 logger = logging.getLogger("benchmarks.quality")
@@ -43,8 +43,8 @@ CHUNK = 256
 
 def encode(model: str, texts: Sequence[str], *, max_length: int, cache_dir: Path | None) -> np.ndarray:
     """``(n, d) float32`` L2-normalised; cached on disk by encoder fingerprint + texts."""
-    from coldstart.encoder import Encoder, EncoderConfig, encoder_fingerprint
-    from coldstart.model_source import resolve_model_dir
+    from coldstart.encoders.encoder import Encoder, EncoderConfig, encoder_fingerprint
+    from coldstart.encoders.model_source import resolve_model_dir
 
     key = None
     if cache_dir is not None:
@@ -68,7 +68,7 @@ _ENCODERS: dict = {}
 
 
 def _encoder(model: str, max_length: int):
-    from coldstart.encoder import Encoder, EncoderConfig
+    from coldstart.encoders.encoder import Encoder, EncoderConfig
 
     if (model, max_length) not in _ENCODERS:
         _ENCODERS[(model, max_length)] = Encoder(EncoderConfig(model=model, max_length=max_length))
@@ -86,7 +86,7 @@ class QuerySystem:
     """Home Depot style: a catalog, judged training queries, the signals for new queries."""
 
     def __init__(self, data: Path, *, model: str, config: RetrievalConfig, cache_dir: Path | None):
-        from coldstart.bm25 import BM25Retriever
+        from coldstart.ranking.bm25 import BM25Retriever
 
         self.dir = Path(data)
         texts = read_catalog_texts(self.dir / "catalog.parquet")
@@ -102,7 +102,7 @@ class QuerySystem:
     def neighbours(self) -> JudgedNeighbours:
         """Built on first use: it encodes every training query."""
         if self._neighbours is None:
-            from coldstart.trec import read_qrels, read_requests
+            from coldstart.evaluation.trec import read_qrels, read_requests
 
             train_q = [r for r in read_requests(self.dir / "queries_train.tsv") if r.query]
             qrels = read_qrels(self.dir / "qrels_train.tsv")
@@ -127,7 +127,7 @@ class QuerySystem:
 
 def rank_queries(system: QuerySystem, requests, weights: dict[str, float], qrels=None, reranker=None):
     """``(run, pair_scores)``: top-100 per query and the score of every judged pair in ``qrels``
-    (``[retrieval] pair_score``). With a :class:`coldstart.rerank.Reranker`, its fused score orders the top
+    (``[retrieval] pair_score``). With a :class:`coldstart.ranking.rerank.Reranker`, its fused score orders the top
     ``rerank_depth``."""
     run, pairs = {}, {}
     pair_score = system.config.pair_score
@@ -189,8 +189,8 @@ class SessionSystem:
     """Amazon Scientific style: items with text, training sessions, the signals for new users' clicks."""
 
     def __init__(self, data: Path, *, model: str, config: RetrievalConfig, cache_dir: Path | None):
-        from coldstart.bm25 import BM25Retriever
-        from coldstart.trec import read_sessions
+        from coldstart.ranking.bm25 import BM25Retriever
+        from coldstart.evaluation.trec import read_sessions
 
         self.dir = Path(data)
         texts = read_catalog_texts(self.dir / "items.parquet")
@@ -232,7 +232,7 @@ def as_scores(run) -> dict[str, dict[str, float]]:
 def reproduce(data: Path, out: Path, *, model: str, config: RetrievalConfig, cache_dir: Path | None,
               reranker_model: str | None = None) -> list[Path]:
     """One run per non-train query/sessions file of DATA_DIR (layout of ../shared/data)."""
-    from coldstart.trec import read_qrels, read_requests, read_sessions, sessions_to_requests_and_qrels, write_run, \
+    from coldstart.evaluation.trec import read_qrels, read_requests, read_sessions, sessions_to_requests_and_qrels, write_run, \
         write_scores
 
     out.mkdir(parents=True, exist_ok=True)
@@ -242,7 +242,7 @@ def reproduce(data: Path, out: Path, *, model: str, config: RetrievalConfig, cac
         system = QuerySystem(hd, model=model, config=config, cache_dir=cache_dir)
         reranker = None
         if reranker_model:
-            from coldstart.rerank import Reranker, RerankerConfig
+            from coldstart.ranking.rerank import Reranker, RerankerConfig
 
             texts = read_catalog_texts(hd / "catalog.parquet")
             reranker = Reranker(RerankerConfig(model=reranker_model, depth=config.rerank_depth,

@@ -297,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"skipped: the queries file(s) {', '.join(missing)} are not there (pass --queries qid<TAB>text files)")
         return 0
-    from coldstart.manifest import latest_version
-    from coldstart.store import open_store
+    from coldstart.artifacts.manifest import latest_version
+    from coldstart.artifacts.store import open_store
 
     version = latest_version(open_store(args.store))
     if version is None:

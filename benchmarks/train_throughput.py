@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 import tempfile
 
-from coldstart.adversarial import AdversarialConfig
+from coldstart.training.adversarial import AdversarialConfig
 from coldstart.training.config import TrainConfig
 from coldstart.training.sources import judgment_examples, read_catalog_texts
 
@@ -72,8 +72,8 @@ def _in_process(config: TrainConfig, examples, texts) -> dict:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from coldstart.adversarial import make_attack
-    from coldstart.model_source import resolve_model_dir
+    from coldstart.training.adversarial import make_attack
+    from coldstart.encoders.model_source import resolve_model_dir
     from coldstart.training.step import make_batch, train_step
 
     path = resolve_model_dir(config.model)

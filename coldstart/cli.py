@@ -12,45 +12,17 @@ import logging
 import sys
 from pathlib import Path
 
+from coldstart.config import config_from_flags as job_config
+from coldstart.logs import setup_logging
+
 logger = logging.getLogger("coldstart")
 
 
-def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    import os
-
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    for noisy in ("faiss.loader", "ray.data", "urllib3", "botocore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def job_config(args):
-    """The job's config: the ``--config`` file (or the defaults), then every flag given overrides it."""
-    from coldstart.config import load_config
-
-    config = load_config(getattr(args, "config", None))
-    text_cols = tuple(c.strip() for c in args.text_cols.split(",")) if getattr(args, "text_cols", None) else None
-    return config.replace(
-        catalog=getattr(args, "catalog", None),
-        store=getattr(args, "store", None),
-        schema__id_col=getattr(args, "id_col", None),
-        schema__text_cols=text_cols,
-        schema__template=getattr(args, "template", None),
-        encoder__model=getattr(args, "model", None),
-        encoder__device=getattr(args, "device", None),
-        index__kind=getattr(args, "index", None),
-        embed__actors=getattr(args, "actors", None),
-    )
-
-
 def _load_recommender(config):
-    from coldstart.encoder import Encoder
-    from coldstart.index_store import load_version
-    from coldstart.recommend import DenseRecommender
-    from coldstart.store import open_store
+    from coldstart.encoders.encoder import Encoder
+    from coldstart.artifacts.versions import load_version
+    from coldstart.ranking.dense import DenseRecommender
+    from coldstart.artifacts.store import open_store
 
     encoder = Encoder(config.encoder)
     version = load_version(open_store(config.store), expect=encoder.info())
@@ -69,11 +41,11 @@ def cmd_embed(args) -> int:
 
 
 def cmd_search(args) -> int:
-    from coldstart.recommend import UserRequest
-    from coldstart.retrievers import make_retriever
-    from coldstart.trec import read_requests, write_run
+    from coldstart.ranking.dense import UserRequest
+    from coldstart.ranking.retrievers import make_retriever
+    from coldstart.evaluation.trec import read_requests, write_run
 
-    from coldstart.retrieval_config import load_retrieval_config
+    from coldstart.ranking.config import load_retrieval_config
 
     config = job_config(args)
     recommender = _load_recommender(config)
@@ -83,7 +55,7 @@ def cmd_search(args) -> int:
         options = {"weights": {k: v for k, v in chosen.query_weights.items() if k in ("dense", "bm25")},
                    "bm25_tokens": chosen.query_bm25_tokens}
     if args.reranker:
-        from coldstart.rerank import RerankerConfig
+        from coldstart.ranking.rerank import RerankerConfig
 
         options["reranker"] = RerankerConfig(model=args.reranker, depth=chosen.rerank_depth,
                                              first_weight=chosen.rerank_first_weight,
@@ -111,8 +83,8 @@ def _session_options(args, recommender, chosen) -> dict:
     """Session signals over the version's items from --sessions (and --attributes), and the clicks-only weights of
     the config's [retrieval.sessions] (``chosen``; its "content" is the blend's "dense"; signals with no data are
     dropped)."""
-    from coldstart.session_signals import SessionSignals, read_attributes
-    from coldstart.trec import read_sessions
+    from coldstart.signals.sessions import SessionSignals, read_attributes
+    from coldstart.evaluation.trec import read_sessions
 
     labels = read_attributes(args.attributes) if args.attributes else {}
     sessions = SessionSignals(recommender.version.index.ids, (s.items for s in read_sessions(args.sessions)),
@@ -129,7 +101,7 @@ def _session_options(args, recommender, chosen) -> dict:
 
 def _judged_pairs(args):
     """Pairs from --pairs, or every judged pair of --qrels with its query text from --queries."""
-    from coldstart.trec import read_pairs, read_qrels, read_requests
+    from coldstart.evaluation.trec import read_pairs, read_qrels, read_requests
 
     if args.pairs:
         return [(p.qid, p.query, p.item_id) for p in read_pairs(args.pairs)]
@@ -145,17 +117,17 @@ def _judged_pairs(args):
 
 
 def cmd_score(args) -> int:
-    from coldstart.trec import write_scores
+    from coldstart.evaluation.trec import write_scores
 
     config = job_config(args)
     pairs = _judged_pairs(args)
     if args.reranker:  # the cross-encoder's logits, comparable across queries (it was trained on the grades)
         import numpy as np
 
-        from coldstart.encoder import describe_encoder
-        from coldstart.index_store import load_version
-        from coldstart.rerank import CrossEncoder, RerankerConfig
-        from coldstart.store import open_store
+        from coldstart.encoders.encoder import describe_encoder
+        from coldstart.artifacts.versions import load_version
+        from coldstart.ranking.rerank import CrossEncoder, RerankerConfig
+        from coldstart.artifacts.store import open_store
 
         version = load_version(open_store(config.store), expect=describe_encoder(config.encoder))  # no weights
         texts = version.items.column("text").to_pylist()
@@ -182,7 +154,7 @@ def cmd_score(args) -> int:
 
 
 def cmd_sessions(args) -> int:
-    from coldstart.trec import read_sessions, sessions_to_requests_and_qrels
+    from coldstart.evaluation.trec import read_sessions, sessions_to_requests_and_qrels
 
     sessions = read_sessions(args.sessions)
     requests, qrels = sessions_to_requests_and_qrels(sessions, args.k)
@@ -198,8 +170,8 @@ def cmd_sessions(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from coldstart.metrics import evaluate_run, roc_auc_judged
-    from coldstart.trec import read_qrels, read_run, read_scores
+    from coldstart.evaluation.metrics import evaluate_run, roc_auc_judged
+    from coldstart.evaluation.trec import read_qrels, read_run, read_scores
 
     qrels = read_qrels(args.qrels)
     result = {"relevant_grade": args.relevant_grade}

@@ -11,7 +11,7 @@ section is optional and every field has a default that works on a laptop::
     [index]    kind = "flat"                 # or hnsw / ivf_pq / ivf_sq8
     [embed]    actors = 2; cpus_per_actor = 0.5; gpus_per_actor = 0; threads_per_actor = 1
     [profile]  query_weight = 0.5; click_decay = 0.7
-    [retrieval] ...                          # blend weights for `coldstart search`: coldstart.retrieval_config
+    [retrieval] ...                          # blend weights for `coldstart search`: coldstart.ranking.config
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coldstart.catalog import CatalogSchema
-from coldstart.encoder import EncoderConfig
-from coldstart.index import IndexConfig
-from coldstart.profile import ProfileConfig
+from coldstart.catalog.reader import CatalogSchema
+from coldstart.encoders.encoder import EncoderConfig
+from coldstart.ranking.faiss_index import IndexConfig
+from coldstart.ranking.user_vector import ProfileConfig
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def config_from_dict(raw: dict[str, Any], *, origin: str = "config") -> JobConfi
         raise ValueError(f"{origin}: unknown keys {sorted(unknown)}; known: catalog, store, "
                          f"{', '.join(_SECTIONS)}, retrieval")
     if "retrieval" in raw:  # read by coldstart search (load_retrieval_config); checked here so a typo fails early
-        from coldstart.retrieval_config import retrieval_config_from_dict
+        from coldstart.ranking.config import retrieval_config_from_dict
 
         try:
             retrieval_config_from_dict(raw["retrieval"])
@@ -115,3 +115,21 @@ def load_config(path: str | Path | None) -> JobConfig:
     text = path.read_text()
     raw = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     return config_from_dict(raw, origin=str(path))
+
+
+def config_from_flags(args) -> JobConfig:
+    """The job's config from parsed command-line flags: the ``--config`` file (or the defaults), then every flag given
+    overrides it. Shared by ``coldstart`` and ``jobs/`` so that a flag means the same in both."""
+    config = load_config(getattr(args, "config", None))
+    text_cols = tuple(c.strip() for c in args.text_cols.split(",")) if getattr(args, "text_cols", None) else None
+    return config.replace(
+        catalog=getattr(args, "catalog", None),
+        store=getattr(args, "store", None),
+        schema__id_col=getattr(args, "id_col", None),
+        schema__text_cols=text_cols,
+        schema__template=getattr(args, "template", None),
+        encoder__model=getattr(args, "model", None),
+        encoder__device=getattr(args, "device", None),
+        index__kind=getattr(args, "index", None),
+        embed__actors=getattr(args, "actors", None),
+    )

@@ -14,9 +14,9 @@ import logging
 import sys
 from pathlib import Path
 
-from coldstart.catalog import CatalogSchema
+from coldstart.catalog.reader import CatalogSchema
 from coldstart.config import JobConfig
-from coldstart.encoder import EncoderConfig
+from coldstart.encoders.encoder import EncoderConfig
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +35,11 @@ def _ids_in_category(items, category: str, n: int) -> list[str]:
 
 
 def run_demo(workdir: Path, *, model: str = "default", out=sys.stdout) -> dict:
-    from coldstart.encoder import Encoder
-    from coldstart.index_store import load_version
-    from coldstart.recommend import DenseRecommender, UserRequest
-    from coldstart.sample_catalog import write_sample_catalog
-    from coldstart.store import open_store
+    from coldstart.encoders.encoder import Encoder
+    from coldstart.artifacts.versions import load_version
+    from coldstart.ranking.dense import DenseRecommender, UserRequest
+    from coldstart.catalog.sample import write_sample_catalog
+    from coldstart.artifacts.store import open_store
     from pipelines.embed import run_embed_job
 
     workdir = workdir.resolve()
@@ -80,10 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="coldstart-demo")
     parser.add_argument("--model", default="default")
+    parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
-    from coldstart.cli import main as cli_main
+    from coldstart.logs import setup_logging
 
-    return cli_main(["demo", "--workdir", args.workdir, "--model", args.model])
+    setup_logging(args.verbose)
+    run_demo(Path(args.workdir), model=args.model)
+    return 0
 
 
 if __name__ == "__main__":

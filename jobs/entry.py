@@ -22,9 +22,10 @@ import sys
 import traceback
 from typing import Callable
 
-# The CLI's rules for "config file, then flags override it" and for logging, shared on purpose so that
+# The CLI's rules (from the library, not the CLI) for "config file, then flags override it" and for logging, shared on purpose so that
 # `coldstart embed` and `python -m jobs.reembed` can never disagree about what a flag means.
-from coldstart.cli import job_config, setup_logging  # noqa: F401  (job_config: re-exported for the jobs)
+from coldstart.config import config_from_flags as job_config  # noqa: F401  (re-exported for the jobs)
+from coldstart.logs import setup_logging
 
 STORE_ENV = "COLDSTART_STORE"
 

@@ -30,15 +30,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from coldstart.catalog import ValidatedCatalog, validate_catalog
+from coldstart.catalog.reader import ValidatedCatalog, validate_catalog
 from coldstart.config import JobConfig
-from coldstart.encoder import Encoder, EncoderConfig, describe_encoder
-from coldstart.incremental import EmbeddingPlan, plan_embedding
-from coldstart.index_store import ITEMS_FILE, arrow_to_vectors, stage_version
-from coldstart.manifest import EncoderInfo, latest_version, read_manifest, read_verified
-from coldstart.model_source import resolve_model_dir
-from coldstart.retention import apply_retention
-from coldstart.store import ArtifactStore, S3Store, open_store
+from coldstart.encoders.encoder import Encoder, EncoderConfig, describe_encoder
+from coldstart.catalog.incremental import EmbeddingPlan, plan_embedding
+from coldstart.artifacts.versions import ITEMS_FILE, arrow_to_vectors, stage_version
+from coldstart.artifacts.manifest import EncoderInfo, latest_version, read_manifest, read_verified
+from coldstart.encoders.model_source import resolve_model_dir
+from coldstart.artifacts.retention import apply_retention
+from coldstart.artifacts.store import ArtifactStore, S3Store, open_store
 
 logger = logging.getLogger(__name__)
 

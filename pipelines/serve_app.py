@@ -4,20 +4,20 @@ Three deployments, composed with deployment handles, and a fourth when a re-rank
 
 - :class:`QueryEncoder` normalises the query, answers from its LRU cache when it can, and otherwise queues the
   query for ``@serve.batch``: concurrent cache misses share one forward pass.
-- :class:`Retriever` serves the live index version (:class:`~coldstart.live_index.LiveIndex`: loaded and verified
+- :class:`Retriever` serves the live index version (:class:`~coldstart.artifacts.live_index.LiveIndex`: loaded and verified
   at start, swapped when a new one is published, a refused one never replaces the last good one). Users that
   arrive together are searched in one index call, then re-ranked with MMR when they asked for diversity.
 - :class:`PairRanker` (only with ``reranker=`` in the args) re-scores the top ``rerank_depth`` candidates of every
-  request that has a query with the cross-encoder (:mod:`coldstart.rerank`); requests that arrive together share
+  request that has a query with the cross-encoder (:mod:`coldstart.ranking.rerank`); requests that arrive together share
   one forward pass. Clicks-only and diversity requests keep the retriever's order.
 - :class:`Ingress` is the FastAPI app: validation with messages that say what to change, ``/recommend``,
   ``/healthz``, ``/metrics``, ``/items/{item_id}``, and the request metrics. Users that arrive together are sent
   on together too (``@serve.batch`` again): one call to the encoder and one to the retriever carry the whole
   group, so a handle hop is paid per group, not per user, and the encoder sees the group's misses at once.
 
-The logic lives in ``coldstart`` (:mod:`~coldstart.query_encoding`, :mod:`~coldstart.retrieval`,
-:mod:`~coldstart.live_index`, :mod:`~coldstart.api`, :mod:`~coldstart.service_metrics`); this module builds it
-from :class:`~coldstart.serve_config.ServeAppArgs` and sets resources. Run it with
+The logic lives in ``coldstart`` (:mod:`~coldstart.serving.query_encoding`, :mod:`~coldstart.serving.batch`,
+:mod:`~coldstart.artifacts.live_index`, :mod:`~coldstart.serving.schema`, :mod:`~coldstart.serving.prometheus`); this module builds it
+from :class:`~coldstart.serving.config.ServeAppArgs` and sets resources. Run it with
 ``serve run deploy/serve.yaml`` or ``serve run pipelines.serve_app:app_builder store=/path/to/store``.
 
 No ``from __future__ import annotations`` here: FastAPI and Serve read the route and builder annotations at
@@ -40,7 +40,7 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
-from coldstart.api import (
+from coldstart.serving.schema import (
     ErrorResponse,
     Health,
     Item,
@@ -50,10 +50,10 @@ from coldstart.api import (
     Timing,
     explain_validation_errors,
 )
-from coldstart.query_encoding import QueryEmbedding
-from coldstart.retrieval import RetrievalQuery, RetrievalResult
-from coldstart.serve_config import ServeAppArgs
-from coldstart.service_metrics import ServiceMetrics
+from coldstart.serving.query_encoding import QueryEmbedding
+from coldstart.serving.batch import RetrievalQuery, RetrievalResult
+from coldstart.serving.config import ServeAppArgs
+from coldstart.serving.prometheus import ServiceMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,8 @@ logger = logging.getLogger(__name__)
 @serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
 class QueryEncoder:
     def __init__(self, args: ServeAppArgs):
-        from coldstart.encoder import Encoder
-        from coldstart.query_encoding import CachedQueryEncoder
+        from coldstart.encoders.encoder import Encoder
+        from coldstart.serving.query_encoding import CachedQueryEncoder
 
         self.core = CachedQueryEncoder(Encoder(args.encoder_config()), cache_size=args.query_cache_size)
         self._encode_batch.set_max_batch_size(args.batch_max_size)
@@ -92,12 +92,12 @@ class QueryEncoder:
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
 class Retriever:
     def __init__(self, args: ServeAppArgs):
-        from coldstart.encoder import describe_encoder
-        from coldstart.index import import_faiss
-        from coldstart.index_store import load_version
-        from coldstart.live_index import LiveIndex
-        from coldstart.retrieval import ServingVersion
-        from coldstart.store import open_store
+        from coldstart.encoders.encoder import describe_encoder
+        from coldstart.ranking.faiss_index import import_faiss
+        from coldstart.artifacts.versions import load_version
+        from coldstart.artifacts.live_index import LiveIndex
+        from coldstart.serving.batch import ServingVersion
+        from coldstart.artifacts.store import open_store
 
         import_faiss().omp_set_num_threads(args.faiss_threads)
         expect = describe_encoder(args.encoder_config())  # from the model files: no weights loaded here
@@ -128,7 +128,7 @@ class Retriever:
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0005)  # both reset from the args in __init__
     async def _retrieve_batch(self, queries: list[RetrievalQuery]) -> list[RetrievalResult | None]:
-        from coldstart.retrieval import retrieve
+        from coldstart.serving.batch import retrieve
 
         live = self.live.live  # one read: the whole batch is answered by this version, even if a swap follows
         if live is None:
@@ -161,7 +161,7 @@ class Retriever:
 @serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
 class PairRanker:
     def __init__(self, args: ServeAppArgs):
-        from coldstart.rerank import CrossEncoder
+        from coldstart.ranking.rerank import CrossEncoder
 
         self.config = args.reranker_config()
         self.cross = CrossEncoder(self.config)
@@ -176,7 +176,7 @@ class PairRanker:
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.001)  # both reset from the args in __init__
     async def _rerank_batch(self, jobs: list[tuple[str, list[tuple[str, float]], list[str]]]
                             ) -> list[list[tuple[str, float]]]:
-        from coldstart.rerank import rerank_hits
+        from coldstart.ranking.rerank import rerank_hits
 
         return await asyncio.to_thread(rerank_hits, self.cross, [q for q, _, _ in jobs], [h for _, h, _ in jobs],
                                        [t for _, _, t in jobs], depth=self.config.depth,

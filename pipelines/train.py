@@ -77,8 +77,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     import torch
     from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 
-    from coldstart.adversarial import make_attack
-    from coldstart.model_source import resolve_model_dir
+    from coldstart.training.adversarial import make_attack
+    from coldstart.encoders.model_source import resolve_model_dir
     from coldstart.training.sampling import epoch_order, item_indices
     from coldstart.training.pointwise import make_pair_batch, pointwise_step
     from coldstart.training.step import make_batch, train_step
@@ -218,16 +218,16 @@ def _first_crash(config: TrainConfig, *, resumed: bool) -> bool:
 
 
 def _make_augmenter(config: TrainConfig):
-    """The query augmenter on this worker, or None. Built from :mod:`coldstart.augment` (synonyms, typos, BT)."""
+    """The query augmenter on this worker, or None. Built from :mod:`coldstart.training.augment` (synonyms, typos, BT)."""
     settings = config.augment
     if not settings.enabled:
         return None
-    from coldstart.augment.config import AugmentConfig, SynonymConfig, make_augmenter
-    from coldstart.augment.typos import TypoConfig
+    from coldstart.training.augment.config import AugmentConfig, SynonymConfig, make_augmenter
+    from coldstart.training.augment.typos import TypoConfig
 
     bt = None
     if settings.backtranslation_model and settings.backtranslation_prob > 0:
-        from coldstart.augment.backtranslate import BackTranslationConfig
+        from coldstart.training.augment.backtranslate import BackTranslationConfig
 
         forward, _, backward = settings.backtranslation_model.partition(",")
         bt = BackTranslationConfig(forward_model=forward.strip(), backward_model=backward.strip())
@@ -258,7 +258,7 @@ def run_training(
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    from coldstart.store import open_store
+    from coldstart.artifacts.store import open_store
     from coldstart.training.export import publish_model, write_model_manifest
     from pipelines.ray_runtime import init_ray
 
@@ -308,7 +308,7 @@ def export_checkpoint(checkpoint_dir: str | Path, out_dir: Path, config: TrainCo
     import torch
     from transformers import AutoTokenizer
 
-    from coldstart.model_source import resolve_model_dir
+    from coldstart.encoders.model_source import resolve_model_dir
     from coldstart.training.export import write_model_manifest
 
     state = torch.load(Path(checkpoint_dir) / _STATE_FILE, map_location="cpu", weights_only=False)

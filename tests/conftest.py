@@ -61,6 +61,6 @@ def tiny_cross_encoder_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sample_catalog_path(tmp_path_factory):
-    from coldstart.sample_catalog import write_sample_catalog
+    from coldstart.catalog.sample import write_sample_catalog
 
     return write_sample_catalog(tmp_path_factory.mktemp("catalog") / "catalog.parquet")

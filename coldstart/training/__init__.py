@@ -3,7 +3,7 @@ testable without Ray.
 
 - ``config.py``: :class:`TrainConfig`, the typed, frozen description of a training run.
 - ``pairs.py``: training examples from queries + graded qrels, with hard negatives that are never judged relevant.
-- ``sampling.py``: the per-epoch example order, resampled by product popularity via ``coldstart.resample``.
+- ``sampling.py``: the per-epoch example order, resampled by product popularity via ``coldstart.training.resample``.
 - ``loss.py``: InfoNCE with in-batch and hard negatives, a temperature and per-example grade weights.
 - ``step.py``: one optimiser step (tokenise, forward, clean + adversarial backward, clip, step).
 - ``pointwise.py``: the cross-encoder's examples (every judged pair, grade / max as the label), batches with random

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coldstart.adversarial import AdversarialConfig
+from coldstart.training.adversarial import AdversarialConfig
 
 
 @dataclass(frozen=True)
 class AugmentSettings:
     """Query augmentation during training; ``None``-like zeros switch a part off.
 
-    Kept as plain numbers here (not ``coldstart.augment.AugmentConfig``) so the config file stays flat;
+    Kept as plain numbers here (not ``coldstart.training.augment.AugmentConfig``) so the config file stays flat;
     :func:`pipelines.train` builds the augmenter from it on every worker.
     """
 

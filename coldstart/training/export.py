@@ -1,7 +1,7 @@
 """The result of training: a Hugging Face model directory plus ``coldstart-model.json`` describing it.
 
-The directory loads with ``AutoModel.from_pretrained`` (so :class:`coldstart.encoder.Encoder`, the embedding job
-and the serving app take it by URI: a local path or ``s3://…/models/<id>`` via :mod:`coldstart.model_source`).
+The directory loads with ``AutoModel.from_pretrained`` (so :class:`coldstart.encoders.encoder.Encoder`, the embedding job
+and the serving app take it by URI: a local path or ``s3://…/models/<id>`` via :mod:`coldstart.encoders.model_source`).
 The manifest says where it came from: base model, a fingerprint of the training data, the full config, the
 metrics at the end of training.
 """
@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable
 
-from coldstart.store import ArtifactStore
+from coldstart.artifacts.store import ArtifactStore
 
 logger = logging.getLogger(__name__)
 

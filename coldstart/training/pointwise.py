@@ -10,7 +10,7 @@ means the same thing for every query (the judged-pairs ROC-AUC) and it sees word
 - per example, with probability ``random_negatives``, one catalog product drawn at random is added with target 0,
   so the model also learns what an unrelated product looks like (the candidates it re-ranks were never judged);
 - queries are augmented like the bi-encoder's; FGM/PGD perturb the word embeddings of the pair, through
-  :func:`coldstart.adversarial.adversarial_backward` (correct under DDP).
+  :func:`coldstart.training.adversarial.adversarial_backward` (correct under DDP).
 
 The model is a Hugging Face ``AutoModelForSequenceClassification`` with one label: the standard cross-encoder
 layout, so any such directory (e.g. an MS MARCO cross-encoder) can be re-ranked with or fine-tuned further.
@@ -26,7 +26,7 @@ from typing import Callable, ContextManager, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from coldstart.adversarial import Attack
+from coldstart.training.adversarial import Attack
 from coldstart.training.step import optimise
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """The order in which a training run sees its examples, epoch by epoch, reproducible by (seed, epoch).
 
-Resampling against popularity is :func:`coldstart.resample.resample_pairs` (temperature 1 = as in the data,
+Resampling against popularity is :func:`coldstart.training.resample.resample_pairs` (temperature 1 = as in the data,
 0 = every product equally often); this module only turns it into a per-epoch order that every worker can
 recompute on its own, so a restarted worker sees the batches it would have seen.
 """
@@ -11,7 +11,7 @@ from typing import Hashable, Sequence
 
 import numpy as np
 
-from coldstart.resample import resample_pairs
+from coldstart.training.resample import resample_pairs
 
 
 def item_indices(keys: Sequence[Hashable]) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Reading a shop's training data into examples: judged queries (TREC files + catalog) and sessions.
 
-File formats are those of ``coldstart.trec``: ``qid<TAB>query`` requests, TREC qrels, JSON-lines sessions; the
+File formats are those of ``coldstart.evaluation.trec``: ``qid<TAB>query`` requests, TREC qrels, JSON-lines sessions; the
 catalog is a Parquet file with an id column and a text column.
 """
 
@@ -36,7 +36,7 @@ def read_judgments(queries_path: str | Path, qrels_path: str | Path, texts: dict
                    ) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
     """``(qid → query, qid → {item_id: grade})`` for the queries with text; judgments of products missing from
     the catalog are left out and counted in the log."""
-    from coldstart.trec import read_qrels, read_requests
+    from coldstart.evaluation.trec import read_qrels, read_requests
 
     queries = {r.qid: r.query for r in read_requests(queries_path) if r.query}
     qrels = {qid: judged for qid, judged in read_qrels(qrels_path).items() if qid in queries}
@@ -83,7 +83,7 @@ def judgment_pairs(queries_path: str | Path, qrels_path: str | Path, texts: dict
 
 def mine_bm25(texts: dict[str, str], queries: list[str], *, depth: int) -> list[list[str]]:
     """BM25's top ``depth`` item ids per query."""
-    from coldstart.bm25 import BM25Retriever
+    from coldstart.ranking.bm25 import BM25Retriever
 
     ids = list(texts)
     hits = BM25Retriever(ids, [texts[i] for i in ids]).search(queries, depth)
@@ -95,8 +95,8 @@ def mine_dense(texts: dict[str, str], queries: list[str], *, model: str, pooling
     """The encoder's ranks ``skip`` to ``skip + depth`` per query (exact cosine over every item)."""
     import numpy as np
 
-    from coldstart.blend import top_k
-    from coldstart.encoder import Encoder, EncoderConfig
+    from coldstart.ranking.fusion import top_k
+    from coldstart.encoders.encoder import Encoder, EncoderConfig
 
     encoder = Encoder(EncoderConfig(model=model, pooling=pooling, max_length=max_length))
     ids = list(texts)

@@ -1,6 +1,6 @@
 """One training step: build a batch, tokenise it once, clean + adversarial backward, clip, step.
 
-The adversarial part is :func:`coldstart.adversarial.adversarial_backward`; under DDP it is given
+The adversarial part is :func:`coldstart.training.adversarial.adversarial_backward`; under DDP it is given
 ``model.no_sync`` so every worker attacks its own batch and gradients are averaged once.
 """
 
@@ -13,8 +13,8 @@ from typing import Callable, ContextManager, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-from coldstart.adversarial import Attack, adversarial_backward
-from coldstart.encoder import pool
+from coldstart.training.adversarial import Attack, adversarial_backward
+from coldstart.encoders.encoder import pool
 from coldstart.training.loss import contrastive_loss, graded_pair_loss
 from coldstart.training.pairs import Example
 
@@ -73,7 +73,7 @@ def make_batch(
 
 
 def embed(model, encoded: Mapping[str, torch.Tensor], pooling: str) -> torch.Tensor:
-    """``(b, d)`` L2-normalised, with gradients: the same pooling as :class:`coldstart.encoder.Encoder`."""
+    """``(b, d)`` L2-normalised, with gradients: the same pooling as :class:`coldstart.encoders.encoder.Encoder`."""
     hidden = model(**encoded).last_hidden_state
     return F.normalize(pool(hidden, encoded["attention_mask"], pooling), p=2, dim=1)
 

@@ -7,12 +7,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from coldstart.catalog import CatalogError, CatalogSchema, validate_catalog
+from coldstart.catalog.reader import CatalogError, CatalogSchema, validate_catalog
 from coldstart.config import EmbedConfig, JobConfig
-from coldstart.encoder import Encoder, EncoderConfig
-from coldstart.index_store import load_version
-from coldstart.manifest import latest_version, read_manifest, version_prefix
-from coldstart.store import LocalStore
+from coldstart.encoders.encoder import Encoder, EncoderConfig
+from coldstart.artifacts.versions import load_version
+from coldstart.artifacts.manifest import latest_version, read_manifest, version_prefix
+from coldstart.artifacts.store import LocalStore
 from pipelines.embed import run_embed_job
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]

@@ -8,11 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from coldstart.config import JobConfig
-from coldstart.encoder import Encoder, EncoderConfig
-from coldstart.index_store import load_version
-from coldstart.manifest import latest_version
-from coldstart.recommend import DenseRecommender, UserRequest
-from coldstart.store import S3Store, StoreError, open_store
+from coldstart.encoders.encoder import Encoder, EncoderConfig
+from coldstart.artifacts.versions import load_version
+from coldstart.artifacts.manifest import latest_version
+from coldstart.ranking.dense import DenseRecommender, UserRequest
+from coldstart.artifacts.store import S3Store, StoreError, open_store
 from jobs.demo import DEMO_SCHEMA
 from pipelines.embed import run_embed_job
 

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from coldstart.catalog import validate_catalog
-from coldstart.encoder import Encoder, EncoderConfig
-from coldstart.index import IndexConfig
-from coldstart.index_store import write_version
-from coldstart.store import LocalStore
+from coldstart.catalog.reader import validate_catalog
+from coldstart.encoders.encoder import Encoder, EncoderConfig
+from coldstart.ranking.faiss_index import IndexConfig
+from coldstart.artifacts.versions import write_version
+from coldstart.artifacts.store import LocalStore
 from jobs.evaluate import main
 
 
@@ -72,13 +72,13 @@ def _json_objects(text: str) -> list[dict]:
 
 def test_search_and_score_with_a_reranker(tmp_path, published_store, tiny_model_dir, tiny_cross_encoder_dir,
                                           capsys):
-    """`coldstart search --reranker` re-orders the first stage's top 30 as coldstart.rerank does in-process;
+    """`coldstart search --reranker` re-orders the first stage's top 30 as coldstart.ranking.rerank does in-process;
     `coldstart score --reranker` writes the cross-encoder's own pair scores."""
     import numpy as np
 
     from coldstart.cli import main as cli
-    from coldstart.rerank import CrossEncoder, RerankerConfig
-    from coldstart.trec import read_run, read_scores
+    from coldstart.ranking.rerank import CrossEncoder, RerankerConfig
+    from coldstart.evaluation.trec import read_run, read_scores
 
     store, items = published_store
     texts, ids = items.column("text").to_pylist(), items.column("item_id").to_pylist()
@@ -113,7 +113,7 @@ def test_search_blends_other_users_sessions_for_clicks_only_requests(tmp_path, p
     """`coldstart search --retriever blend --sessions --attributes`: a clicks-only request gets what other users
     bought after the same click; a request with a query is ranked as without sessions."""
     from coldstart.cli import main as cli
-    from coldstart.trec import read_run
+    from coldstart.evaluation.trec import read_run
 
     store, items = published_store
     ids = items.column("item_id").to_pylist()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from coldstart.config import EmbedConfig, JobConfig
-from coldstart.encoder import Encoder, EncoderConfig
-from coldstart.index import IndexConfig, VectorIndex
+from coldstart.encoders.encoder import Encoder, EncoderConfig
+from coldstart.ranking.faiss_index import IndexConfig, VectorIndex
 
 pytestmark = pytest.mark.gpu
 
@@ -23,8 +23,8 @@ def _unit(rng, n: int, d: int) -> np.ndarray:
 @pytest.mark.ray
 @pytest.mark.timeout(300)
 def test_embedding_actors_run_on_the_gpu(ray_local, tmp_path, sample_catalog_path, tiny_model_dir):
-    from coldstart.index_store import load_version
-    from coldstart.store import open_store
+    from coldstart.artifacts.versions import load_version
+    from coldstart.artifacts.store import open_store
     from pipelines.embed import run_embed_job
 
     assert ray_local.cluster_resources().get("GPU", 0) >= 1, "Ray sees no GPU although torch does"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from coldstart.manifest import latest_version, list_versions, read_manifest
-from coldstart.store import open_store
+from coldstart.artifacts.manifest import latest_version, list_versions, read_manifest
+from coldstart.artifacts.store import open_store
 from tests.fixtures.ray_head import RayHead, ray_cli
 
 pytestmark = [pytest.mark.ray, pytest.mark.s3, pytest.mark.slow]

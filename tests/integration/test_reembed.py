@@ -24,11 +24,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from coldstart.config import EmbedConfig, JobConfig
-from coldstart.encoder import Encoder, EncoderConfig
-from coldstart.index_store import ITEMS_FILE, StagedVersion, arrow_to_vectors, load_version, read_json_file
-from coldstart.manifest import latest_version, list_versions, read_manifest, read_verified
-from coldstart.retention import apply_retention
-from coldstart.store import LocalStore
+from coldstart.encoders.encoder import Encoder, EncoderConfig
+from coldstart.artifacts.versions import ITEMS_FILE, StagedVersion, arrow_to_vectors, load_version, read_json_file
+from coldstart.artifacts.manifest import latest_version, list_versions, read_manifest, read_verified
+from coldstart.artifacts.retention import apply_retention
+from coldstart.artifacts.store import LocalStore
 
 pytestmark = pytest.mark.ray
 

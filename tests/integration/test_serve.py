@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 import yaml
 
-from coldstart.encoder import Encoder, EncoderConfig
-from coldstart.index_store import load_version
-from coldstart.profile import ProfileConfig
-from coldstart.recommend import DenseRecommender, UserRequest
-from coldstart.sample_catalog import make_sample_catalog
-from coldstart.serve_config import ServeAppArgs
-from coldstart.store import S3Options, S3Store, open_store
+from coldstart.encoders.encoder import Encoder, EncoderConfig
+from coldstart.artifacts.versions import load_version
+from coldstart.ranking.user_vector import ProfileConfig
+from coldstart.ranking.dense import DenseRecommender, UserRequest
+from coldstart.catalog.sample import make_sample_catalog
+from coldstart.serving.config import ServeAppArgs
+from coldstart.artifacts.store import S3Options, S3Store, open_store
 from tests.fixtures.s3 import unique_bucket_name
 from tests.fixtures.versions import corrupt, items_table, publish, publish_encoded
 
@@ -176,11 +176,11 @@ def test_reranker_reorders_the_top_of_query_requests_and_leaves_clicks_only_ones
                                                                                 tiny_model_dir,
                                                                                 tiny_cross_encoder_dir):
     """With ``reranker=`` the answer to a query is the retriever's top ``rerank_depth`` re-scored by the
-    cross-encoder, exactly as :func:`coldstart.rerank.rerank_hits` does in-process; a clicks-only request keeps the
+    cross-encoder, exactly as :func:`coldstart.ranking.rerank.rerank_hits` does in-process; a clicks-only request keeps the
     retriever's order. Before the S3 app starts, for the same reason as the test above."""
     from ray import serve
 
-    from coldstart.rerank import CrossEncoder, RerankerConfig, rerank_hits
+    from coldstart.ranking.rerank import CrossEncoder, RerankerConfig, rerank_hits
 
     table = make_sample_catalog()
     ids, titles = table.column("item_id").to_pylist(), table.column("title").to_pylist()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coldstart.adversarial import AdversarialConfig
+from coldstart.training.adversarial import AdversarialConfig
 from coldstart.training.config import TrainConfig
 from coldstart.training.pairs import build_examples
 
@@ -38,8 +38,8 @@ def _config(model_dir, storage, **changes) -> TrainConfig:
 
 @pytest.mark.timeout(240)
 def test_fgm_run_survives_a_killed_worker_and_resumes_from_s3(ray_local, tiny_model_dir, s3_bucket, tmp_path):
-    from coldstart.encoder import Encoder, EncoderConfig
-    from coldstart.store import open_store
+    from coldstart.encoders.encoder import Encoder, EncoderConfig
+    from coldstart.artifacts.store import open_store
     from pipelines.train import run_training
 
     texts, examples = tiny_data()
@@ -77,8 +77,8 @@ def test_pgd_run_checkpoints_and_exports(ray_local, tiny_model_dir, s3_bucket, t
 @pytest.mark.timeout(180)
 def test_cross_encoder_run_trains_on_two_workers_with_fgm_and_exports_a_reranker(ray_local, tiny_cross_encoder_dir,
                                                                                   s3_bucket, tmp_path):
-    from coldstart.rerank import CrossEncoder, RerankerConfig
-    from coldstart.store import open_store
+    from coldstart.ranking.rerank import CrossEncoder, RerankerConfig
+    from coldstart.artifacts.store import open_store
     from coldstart.training.export import read_model_manifest
     from coldstart.training.pointwise import pointwise_examples
     from pipelines.train import run_training

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from coldstart.adversarial import (
+from coldstart.training.adversarial import (
     FGM,
     PGD,
     AdversarialConfig,

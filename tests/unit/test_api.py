@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from coldstart.api import MAX_K, RecommendRequest, explain_validation_errors
+from coldstart.serving.schema import MAX_K, RecommendRequest, explain_validation_errors
 
 
 def _errors(**body):

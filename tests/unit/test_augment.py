@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from coldstart.augment import (
+from coldstart.training.augment import (
     AugmentConfig,
     BackTranslationConfig,
     BackTranslator,
@@ -27,8 +27,8 @@ from coldstart.augment import (
     make_augmenter,
     parse_synonyms,
 )
-from coldstart.augment.synonyms import term_key
-from coldstart.augment.typos import QWERTY_NEIGHBOURS
+from coldstart.training.augment.synonyms import term_key
+from coldstart.training.augment.typos import QWERTY_NEIGHBOURS
 
 # --- synonym file parsing -----------------------------------------------------------------
 
@@ -235,7 +235,7 @@ def test_wordnet_reader_on_a_fake_database(tmp_path):
 
 
 def test_wordnet_absent_is_skipped_with_a_log_line(tmp_path, caplog):
-    with caplog.at_level(logging.INFO, logger="coldstart.augment.wordnet"):
+    with caplog.at_level(logging.INFO, logger="coldstart.training.augment.wordnet"):
         assert WordNetSynonyms.load_if_available(tmp_path) is None
     assert "WordNet synonyms disabled" in caplog.text and "wordnet-base" in caplog.text
     config = SynonymConfig(use_default=False, use_wordnet=True, wordnet_dir=str(tmp_path))

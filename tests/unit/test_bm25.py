@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from coldstart.bm25 import BM25Retriever, tokenize
+from coldstart.ranking.bm25 import BM25Retriever, tokenize
 
 IDS = ["p1", "p2", "p3", "p4", "p5", "p6"]
 TEXTS = [

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from coldstart.catalog import CatalogError, CatalogSchema, compose_text, validate_catalog
+from coldstart.catalog.reader import CatalogError, CatalogSchema, compose_text, validate_catalog
 
 SCHEMA = CatalogSchema(text_cols=("title", "brand"))
 

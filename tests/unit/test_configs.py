@@ -36,7 +36,7 @@ def test_flags_override_the_profile(name):
 
 
 def test_a_job_config_may_carry_the_retrieval_weights(tmp_path):
-    from coldstart.retrieval_config import load_retrieval_config
+    from coldstart.ranking.config import load_retrieval_config
 
     path = tmp_path / "job.toml"
     path.write_text('store = "x"\n[retrieval.sessions]\ncovisit = 1.0\nbrand = 0.2\n')

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from coldstart.blend import blend, top_k, zscore
-from coldstart.covisit import CoVisitation, CoVisitConfig
-from coldstart.judged_neighbours import JudgedNeighbours, NeighbourConfig
+from coldstart.ranking.fusion import blend, top_k, zscore
+from coldstart.signals.covisit import CoVisitation, CoVisitConfig
+from coldstart.ranking.judged_neighbours import JudgedNeighbours, NeighbourConfig
 
 
 def test_covisit_hand_computed():
@@ -23,7 +23,7 @@ def test_covisit_hand_computed():
 
 
 def test_covisit_refuses_a_catalog_its_dense_matrix_cannot_hold(monkeypatch):
-    import coldstart.covisit as covisit
+    import coldstart.signals.covisit as covisit
 
     monkeypatch.setattr(covisit, "MAX_ITEMS", 3)
     with pytest.raises(ValueError, match="4 items would need .* up to 3"):

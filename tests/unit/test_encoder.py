@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from coldstart.encoder import Encoder, EncoderConfig, encoder_fingerprint
+from coldstart.encoders.encoder import Encoder, EncoderConfig, encoder_fingerprint
 
 
 def test_config_errors_say_what_to_change():

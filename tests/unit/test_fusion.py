@@ -2,7 +2,7 @@
 
 import pytest
 
-from coldstart.fusion import reciprocal_rank_fusion, weighted_score_fusion
+from coldstart.ranking.fusion import reciprocal_rank_fusion, weighted_score_fusion
 
 # Scores are deliberately on different scales and ignored by RRF: only positions count.
 BM25 = [("a", 12.0), ("b", 7.5), ("c", 3.1)]

@@ -1,7 +1,7 @@
 import numpy as np
 import pyarrow as pa
 
-from coldstart.incremental import plan_embedding
+from coldstart.catalog.incremental import plan_embedding
 
 
 def _t(pairs):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from coldstart.index import IndexConfig, VectorIndex
+from coldstart.ranking.faiss_index import IndexConfig, VectorIndex
 
 
 def _unit(rng, n, d):
@@ -72,7 +72,7 @@ def test_refuses_empty_and_duplicates():
 
 def test_batched_flat_search_equals_faiss_one_query_at_a_time(data):
     """Batches of GEMM_MIN_QUERIES or more go through one BLAS product; singles through FAISS: same answers."""
-    from coldstart.index import GEMM_MIN_QUERIES
+    from coldstart.ranking.faiss_index import GEMM_MIN_QUERIES
 
     ids, items, queries = data
     index = VectorIndex.build(ids, items)

@@ -2,10 +2,10 @@
 
 import pytest
 
-from coldstart.index_store import load_version
-from coldstart.live_index import LiveIndex
-from coldstart.manifest import set_latest
-from coldstart.store import open_store
+from coldstart.artifacts.versions import load_version
+from coldstart.artifacts.live_index import LiveIndex
+from coldstart.artifacts.manifest import set_latest
+from coldstart.artifacts.store import open_store
 from tests.fixtures.versions import corrupt, publish_random, random_encoder_info
 
 ENCODER = random_encoder_info()

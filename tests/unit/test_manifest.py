@@ -4,11 +4,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from coldstart.index import IndexConfig
-from coldstart.index_store import load_version, write_version
-from coldstart.manifest import EncoderInfo, VersionRejected, latest_version, list_versions, version_prefix
-from coldstart.retention import apply_retention, versions_to_remove
-from coldstart.store import LocalStore
+from coldstart.ranking.faiss_index import IndexConfig
+from coldstart.artifacts.versions import load_version, write_version
+from coldstart.artifacts.manifest import EncoderInfo, VersionRejected, latest_version, list_versions, version_prefix
+from coldstart.artifacts.retention import apply_retention, versions_to_remove
+from coldstart.artifacts.store import LocalStore
 
 ENC = EncoderInfo(name="test", fingerprint="f" * 64, dim=8, pooling="mean", max_length=16)
 

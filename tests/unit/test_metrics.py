@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from coldstart.metrics import evaluate_run, roc_auc_judged
+from coldstart.evaluation.metrics import evaluate_run, roc_auc_judged
 
 L2_3 = math.log2(3)  # 1.5849625; the discount of rank 2 is log2(3), of rank 3 log2(4) = 2
 

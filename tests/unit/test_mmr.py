@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from coldstart.mmr import mmr_order
+from coldstart.ranking.mmr import mmr_order
 
 
 def _unit(v):

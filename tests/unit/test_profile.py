@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from coldstart.profile import ProfileConfig, build_profile, clicks_vector
+from coldstart.ranking.user_vector import ProfileConfig, build_profile, clicks_vector
 
 
 def test_query_only_is_normalised_query():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from coldstart.query_cache import QueryCache, normalise_query
+from coldstart.serving.query_cache import QueryCache, normalise_query
 
 
 def test_normalise_query():

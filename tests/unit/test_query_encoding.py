@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from coldstart.encoder import Encoder, EncoderConfig
-from coldstart.query_encoding import CachedQueryEncoder
+from coldstart.encoders.encoder import Encoder, EncoderConfig
+from coldstart.serving.query_encoding import CachedQueryEncoder
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coldstart.recommend import UserRequest
-from coldstart.rerank import CrossEncoder, Reranker, RerankerConfig, fuse
-from coldstart.retrievers import RerankedRetriever
+from coldstart.ranking.dense import UserRequest
+from coldstart.ranking.fusion import fuse_rerank
+from coldstart.ranking.rerank import CrossEncoder, Reranker, RerankerConfig
+from coldstart.ranking.retrievers import RerankedRetriever
 
 TEXTS = {f"p{n}": text for n, text in enumerate(
     ["red cordless drill", "blue desk lamp", "steel claw hammer", "green garden hose", "white ceiling fan",
@@ -17,10 +18,10 @@ TEXTS = {f"p{n}": text for n, text in enumerate(
 def test_fuse_adds_z_scores_with_the_first_stage_weight():
     first, cross = np.array([3.0, 2.0, 1.0]), np.array([0.0, 10.0, 5.0])
     z = lambda x: (x - x.mean()) / x.std()  # noqa: E731
-    np.testing.assert_allclose(fuse(first, cross, 0.5), z(cross) + 0.5 * z(first), rtol=1e-6)
-    assert np.argmax(fuse(first, cross, 0.0)) == 1
+    np.testing.assert_allclose(fuse_rerank(first, cross, 0.5), z(cross) + 0.5 * z(first), rtol=1e-6)
+    assert np.argmax(fuse_rerank(first, cross, 0.0)) == 1
     with pytest.raises(ValueError, match="first-stage scores"):
-        fuse(first, cross[:2], 1.0)
+        fuse_rerank(first, cross[:2], 1.0)
 
 
 def test_scores_do_not_depend_on_the_batch_they_are_computed_in(tiny_cross_encoder_dir):

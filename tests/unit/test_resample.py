@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from coldstart.resample import popularity_weights, resample_pairs
+from coldstart.training.resample import popularity_weights, resample_pairs
 
 COUNTS = np.array([500, 120, 40, 10, 3, 1, 0])
 

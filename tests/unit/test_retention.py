@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from coldstart.manifest import (
+from coldstart.artifacts.manifest import (
     VersionWriter,
     latest_version,
     list_versions,
@@ -15,8 +15,8 @@ from coldstart.manifest import (
     set_latest,
     version_created_at,
 )
-from coldstart.retention import apply_retention, find_orphans, versions_to_remove
-from coldstart.store import LocalStore
+from coldstart.artifacts.retention import apply_retention, find_orphans, versions_to_remove
+from coldstart.artifacts.store import LocalStore
 
 T0 = dt.datetime(2026, 11, 1, 2, 0, tzinfo=dt.timezone.utc)
 

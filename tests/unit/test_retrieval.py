@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from coldstart.index_store import load_version
-from coldstart.profile import ProfileConfig
-from coldstart.recommend import DenseRecommender, UserRequest
-from coldstart.retrieval import NO_SIGNAL, RetrievalQuery, ServingVersion, retrieve
-from coldstart.store import open_store
+from coldstart.artifacts.versions import load_version
+from coldstart.ranking.user_vector import ProfileConfig
+from coldstart.ranking.dense import DenseRecommender, UserRequest
+from coldstart.serving.batch import NO_SIGNAL, RetrievalQuery, ServingVersion, retrieve
+from coldstart.artifacts.store import open_store
 from tests.fixtures.versions import publish_random, random_encoder_info
 
 PROFILE = ProfileConfig(query_weight=0.6, click_decay=0.5)

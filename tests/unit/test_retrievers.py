@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from coldstart.blend import zscore
-from coldstart.index_store import load_version
-from coldstart.recommend import DenseRecommender, UserRequest
-from coldstart.retrievers import BlendRetriever, LexicalRetriever, make_retriever
-from coldstart.store import LocalStore
+from coldstart.ranking.fusion import zscore
+from coldstart.artifacts.versions import load_version
+from coldstart.ranking.dense import DenseRecommender, UserRequest
+from coldstart.ranking.retrievers import BlendRetriever, LexicalRetriever, make_retriever
+from coldstart.artifacts.store import LocalStore
 from tests.fixtures.versions import items_table, publish, random_encoder_info
 
 IDS = ["a0", "a1", "a2", "a3", "a4", "a5"]
@@ -59,7 +59,7 @@ def test_no_signal_gives_an_empty_ranking_and_bad_weights_are_refused(recommende
 
 
 def test_clicks_only_requests_blend_session_signals(recommender):
-    from coldstart.session_signals import SessionSignals
+    from coldstart.signals.sessions import SessionSignals
 
     # Other users who bought a0 went on to buy a3 (a lamp, unlike a0 in text and vector alike).
     sessions = SessionSignals(IDS, [["a0", "a3"]] * 5 + [["a1", "a4"]])

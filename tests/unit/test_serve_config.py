@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from coldstart.serve_config import STORE_ENV, ServeAppArgs
+from coldstart.serving.config import STORE_ENV, ServeAppArgs
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "serve.yaml"
 

@@ -4,7 +4,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from coldstart.service_metrics import ServiceMetrics
+from coldstart.serving.prometheus import ServiceMetrics
 
 
 def _samples(text: bytes) -> dict:

@@ -1,6 +1,6 @@
 import pytest
 
-from coldstart.store import LocalStore, StoreError, StoreKeyMissing, open_store
+from coldstart.artifacts.store import LocalStore, StoreError, StoreKeyMissing, open_store
 
 
 def test_open_store_schemes(tmp_path):

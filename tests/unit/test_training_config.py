@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from coldstart.retrieval_config import load_retrieval_config, retrieval_config_from_dict
+from coldstart.ranking.config import load_retrieval_config, retrieval_config_from_dict
 from coldstart.training.config import TrainConfig, load_train_config, train_config_from_dict
 from jobs.finetune import build_config, parse_overrides
 

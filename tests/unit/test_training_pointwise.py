@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from coldstart.adversarial import AdversarialConfig, make_attack
+from coldstart.training.adversarial import AdversarialConfig, make_attack
 from coldstart.training.pointwise import PointwiseExample, make_pair_batch, pointwise_examples, pointwise_step
 
 QUERIES = {"q1": "red drill", "q2": "blue lamp"}

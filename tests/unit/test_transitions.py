@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from coldstart.transitions import AttributeTransitions, TransitionConfig
+from coldstart.signals.transitions import AttributeTransitions, TransitionConfig
 
 ITEMS = ["s1", "s2", "w1", "w2", "x"]
 LABELS = {"s1": "sanding", "s2": "sanding", "w1": "wheels", "w2": "wheels", "x": ""}
@@ -74,7 +74,7 @@ def test_benchmark_attributes_from_text_or_columns(tmp_path):
 
 
 def test_session_signals_normalise_brands_and_count_unknown_clicks():
-    from coldstart.session_signals import SessionSignals
+    from coldstart.signals.sessions import SessionSignals
 
     labels = {"brand": {"s1": "B&C Eagle", "s2": "b & c eagle", "w1": "Acme"}, "category": {}}
     signals = SessionSignals(ITEMS, [["s1", "w1", "gone"], ["s2", "w1"]], labels=labels)
@@ -90,7 +90,7 @@ def test_session_signals_normalise_brands_and_count_unknown_clicks():
 
 
 def test_read_attributes(tmp_path):
-    from coldstart.session_signals import read_attributes
+    from coldstart.signals.sessions import read_attributes
 
     path = tmp_path / "attrs.csv"
     path.write_text("item_id,category,brand\ns1,sanding,3M\nw1,,Acme\n")

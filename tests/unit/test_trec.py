@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from coldstart.trec import (
+from coldstart.evaluation.trec import (
     Pair,
     Request,
     Session,

@@ -1,0 +1,84 @@
+"""Arguments of the serving application (``args:`` in ``deploy/serve.yaml``, or ``key=value`` on ``serve run``).
+
+A pydantic model because it crosses a process boundary: Ray Serve validates the config file's ``args`` into it
+before anything starts, so a typo ("batch_wait_msec") fails the deploy with the field's name instead of a replica
+crash later. ``store`` may come from ``COLDSTART_STORE`` instead, as the KubeRay manifests set it. Replica counts, CPUs and autoscaling are not here: they are Serve's own deployment options in the
+same config file.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from coldstart.encoders.encoder import POOLINGS, EncoderConfig
+from coldstart.ranking.user_vector import ProfileConfig
+
+STORE_ENV = "COLDSTART_STORE"
+
+
+class ServeAppArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    store: str = Field(
+        default_factory=lambda: os.environ.get(STORE_ENV, ""), validate_default=True,
+        description=f"Where index versions are published: a local folder, file://… or s3://bucket/prefix. "
+        f"Defaults to ${STORE_ENV} of the process that builds the app (how the KubeRay RayService sets it).",
+    )
+    model: str = Field("default", description="Query encoder: `default` (packaged all-MiniLM-L6-v2), a local "
+                       "Hugging Face directory or s3://… prefix. Must be the encoder the index was built with.")
+    max_length: int = Field(128, ge=1, le=8192, description="Tokens the encoder reads; longer queries are cut.")
+    pooling: str = Field("mean", pattern="^(" + "|".join(POOLINGS) + ")$")
+    torch_threads: int = Field(1, ge=1, le=64, description="torch intra-op threads per encoder replica.")
+    faiss_threads: int = Field(1, ge=1, le=64, description="FAISS OpenMP threads per retriever replica.")
+
+    batch_max_size: int = Field(32, ge=1, le=512, description="Most queries encoded in one forward pass.")
+    batch_wait_ms: float = Field(1.0, ge=0, le=1000, description="How long a batch waits to fill before it runs.")
+    search_batch_max_size: int = Field(32, ge=1, le=512, description="Most users searched in one FAISS call.")
+    search_batch_wait_ms: float = Field(0.5, ge=0, le=1000)
+    ingress_batch_max_size: int = Field(32, ge=1, le=512, description=(
+        "Most concurrent users an ingress replica sends on together: one encoder call and one retriever call for "
+        "all of them instead of one each (1: no ingress batching)."))
+    ingress_batch_wait_ms: float = Field(1.0, ge=0, le=1000, description="How long an ingress batch waits to fill.")
+    query_cache_size: int = Field(10_000, ge=0, description="Query embeddings kept per encoder replica (0: off).")
+
+    reranker: str | None = Field(None, description=(
+        "A cross-encoder re-ranking the top `rerank_depth` of every request with a query (and no diversity): "
+        "a Hugging Face one-label sequence classifier, local dir or s3://… (`jobs.finetune --table reranker`). "
+        "None: the retriever's order is the answer."))
+    rerank_depth: int = Field(30, ge=1, le=1000, description="Candidates the re-ranker re-scores per request.")
+    rerank_first_weight: float = Field(1.0, ge=0, description="Weight of the retriever's z-scored score beside "
+                                       "the cross-encoder's (chosen on dev, BENCHMARKS.md).")
+    rerank_max_length: int = Field(64, ge=8, le=8192, description="Tokens of query + product text it reads.")
+    rerank_batch_max_size: int = Field(16, ge=1, le=512, description="Most requests re-ranked in one pass.")
+    rerank_batch_wait_ms: float = Field(1.0, ge=0, le=1000)
+
+    poll_interval_s: float = Field(10.0, gt=0, le=3600, description="How often a retriever checks for a new version.")
+    mmr_candidates: int = Field(50, ge=1, le=1000, description="Top candidates a diversity request re-ranks.")
+    query_weight: float = Field(0.5, ge=0, le=1, description="Share of the query in a profile with clicks.")
+    click_decay: float = Field(0.7, gt=0, le=1, description="Weight of each older click relative to the next.")
+
+    @field_validator("store")
+    @classmethod
+    def _store_given(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError(f"no index store: set `store` in the app's args or {STORE_ENV} in the environment "
+                             "(a local folder, file://… or s3://bucket/prefix where `coldstart embed` publishes)")
+        return value.strip()
+
+    def encoder_config(self) -> EncoderConfig:
+        return EncoderConfig(model=self.model, pooling=self.pooling, max_length=self.max_length,
+                             batch_size=self.batch_max_size, num_threads=self.torch_threads)
+
+    def reranker_config(self):
+        """The re-ranker's :class:`~coldstart.ranking.rerank.RerankerConfig`, or None when none is configured."""
+        from coldstart.ranking.rerank import RerankerConfig
+
+        if not self.reranker:
+            return None
+        return RerankerConfig(model=self.reranker, max_length=self.rerank_max_length, depth=self.rerank_depth,
+                              first_weight=self.rerank_first_weight)
+
+    def profile_config(self) -> ProfileConfig:
+        return ProfileConfig(query_weight=self.query_weight, click_decay=self.click_decay)
