@@ -1,49 +1,26 @@
-"""The catalog embedding job on Ray Data: catalog → validated text → vectors → index → published version.
+"""The catalog embedding job on Ray Data: the library's steps (:mod:`coldstart.publish`) with a Ray actor pool as
+the embedding step.
 
-Stages:
-
-1. read and validate the catalog (pyarrow, in the driver: exact duplicate detection and row numbers need one
-   pass over all ids, and it costs ~1 s per 100k rows);
-2. plan: diff against the live version and keep the vectors of unchanged products (incremental by default);
-3. embed the rest with Ray Data: texts sorted by token length and cut into blocks, so every batch pads to
-   about its own length, mapped through an actor pool that loads the model once per actor (fractional CPUs or
-   whole GPUs per actor, from config);
-4. build the FAISS index, write items + vectors + index + quarantine + ``report.json`` (counts and seconds) as a
-   new version, then its manifest, and move the ``LATEST`` pointer last;
-5. retention: drop versions beyond the newest ``embed.retention`` and folders of runs that died before
-   publishing, never the live version.
-
-A run with no catalog change publishes nothing. Counts always add up: rows read = embedded + carried over +
-quarantined. ``LATEST`` is the last write, so a run killed at any point leaves the live version untouched.
+The texts are sorted by token length and cut into blocks, so every batch pads to about its own length, and mapped
+through an actor pool that loads the model once per actor (fractional CPUs or whole GPUs per actor, from config).
+Everything else — validation, the incremental plan, staging, publishing, retention — is the library's.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import logging
 import os
-import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict
 
 import numpy as np
 import pyarrow as pa
 
-from coldstart.catalog.reader import ValidatedCatalog, validate_catalog
 from coldstart.config import JobConfig
-from coldstart.encoders.encoder import Encoder, EncoderConfig, describe_encoder
-from coldstart.catalog.incremental import EmbeddingPlan, plan_embedding
-from coldstart.artifacts.versions import ITEMS_FILE, arrow_to_vectors, stage_version
-from coldstart.artifacts.manifest import EncoderInfo, latest_version, read_manifest, read_verified
+from coldstart.encoders.encoder import Encoder, EncoderConfig
 from coldstart.encoders.model_source import resolve_model_dir
-from coldstart.artifacts.retention import apply_retention
-from coldstart.artifacts.store import ArtifactStore, S3Store, open_store
+from coldstart.publish import EmbedResult, publish_catalog
 
 logger = logging.getLogger(__name__)
-
-REPORT_FILE = "report.json"
-
 
 class EmbedActor:
     """Ray Data actor: loads the encoder once, maps ``{item_id, text}`` batches to ``{item_id, vector}``."""
@@ -54,20 +31,6 @@ class EmbedActor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         vectors = self.encoder.encode([str(t) for t in batch["text"]])
         return {"item_id": batch["item_id"], "vector": vectors}
-
-
-@dataclass
-class EmbedResult:
-    version: str | None  # None when nothing changed and nothing was published
-    published: bool
-    counts: dict[str, int]
-    seconds: dict[str, float] = field(default_factory=dict)
-    store: str = ""
-    full_reembed: bool = False  # every product was embedded (first run, another encoder, or incremental off)
-    removed: list[str] = field(default_factory=list)  # version folders deleted by retention
-
-    def summary(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _length_sorted_blocks(table: pa.Table, config: EncoderConfig, rows_per_block: int) -> list[pa.Table]:
@@ -123,96 +86,6 @@ def embed_with_ray(table: pa.Table, config: JobConfig) -> np.ndarray:
     return out
 
 
-def _live_items(store: ArtifactStore) -> tuple[str | None, pa.Table | None, EncoderInfo | None]:
-    version = latest_version(store)
-    if version is None:
-        return None, None, None
-    import pyarrow.parquet as pq
-
-    manifest = read_manifest(store, version)
-    table = pq.read_table(io.BytesIO(read_verified(store, manifest, ITEMS_FILE)))
-    return version, table, manifest.encoder
-
-
-def _save_rejected(store: ArtifactStore, catalog: ValidatedCatalog) -> str:
-    key = f"rejected/{time.strftime('%Y%m%dT%H%M%S')}/quarantine.jsonl"
-    store.write_bytes(key, catalog.quarantine_jsonl())
-    return f"{store.uri}/{key}"
-
-
 def run_embed_job(config: JobConfig) -> EmbedResult:
-    """Run the whole job; returns what was published and the counts. Raises with a clear cause on failure."""
-    if not config.catalog:
-        raise ValueError("no catalog given: pass --catalog URI or set `catalog` in the config file")
-    t0 = time.perf_counter()
-    seconds: dict[str, float] = {}
-    store = open_store(config.store)
-    if isinstance(store, S3Store):
-        store.check_access()
-    catalog = validate_catalog(config.catalog, config.schema)
-    if catalog.rows_good == 0:
-        where = _save_rejected(store, catalog)
-        logger.error("every row was quarantined; reasons in %s", where)
-        catalog.require_rows()
-    seconds["validate"] = time.perf_counter() - t0
-
-    encoder = describe_encoder(config.encoder)
-    live_version, live_table, live_encoder = _live_items(store) if config.embed.incremental else (None, None, None)
-    same_encoder = live_encoder is not None and live_encoder.fingerprint == encoder.fingerprint
-    plan: EmbeddingPlan = plan_embedding(catalog.good, live_table, same_encoder=same_encoder)
-    counts = {**catalog.counts(), **plan.counts(), "embedded": int(len(plan.embed_rows)),
-              "carried_over": int(len(plan.unchanged_rows))}
-    seconds["plan"] = time.perf_counter() - t0 - seconds["validate"]
-    if plan.is_noop and catalog.rows_quarantined == _live_quarantined(store, live_version):
-        logger.info("catalog unchanged since version %s: nothing to publish", live_version)
-        removed = apply_retention(store, keep=config.embed.retention)
-        return EmbedResult(version=live_version, published=False, counts=counts,
-                           seconds={**seconds, "total": time.perf_counter() - t0}, store=store.uri, removed=removed)
-    if live_encoder is not None and not same_encoder:
-        logger.info("the encoder changed since version %s (%s → %s): re-embedding everything", live_version,
-                    live_encoder.fingerprint[:12], encoder.fingerprint[:12])
-    logger.info("embedding %d products (%d new, %d changed), carrying over %d, dropping %d",
-                counts["embedded"], counts["new"], counts["changed"], counts["carried_over"], counts["deleted"])
-
-    t1 = time.perf_counter()
-    to_embed = catalog.good.take(pa.array(plan.embed_rows))
-    fresh = embed_with_ray(to_embed, config)
-    seconds["embed"] = time.perf_counter() - t1
-
-    vectors = np.empty((catalog.rows_good, encoder.dim), dtype=np.float32)
-    if len(plan.embed_rows):
-        if fresh.shape[1] != encoder.dim:
-            raise RuntimeError(f"the encoder produced dim {fresh.shape[1]}, its config says {encoder.dim}")
-        vectors[plan.embed_rows] = fresh
-    if len(plan.unchanged_rows):
-        live_vectors = arrow_to_vectors(live_table.column("vector"), encoder.dim)
-        vectors[plan.unchanged_rows] = live_vectors[plan.carry_from]
-
-    t2 = time.perf_counter()
-    staged = stage_version(
-        store,
-        items=catalog.good,
-        vectors=vectors,
-        encoder=encoder,
-        index_config=config.index,
-        catalog={"uri": config.catalog, "fingerprint": catalog.fingerprint(), **catalog.counts()},
-        parent=live_version,
-        extra={"counts": counts},
-    )
-    staged.put("quarantine.jsonl", catalog.quarantine_jsonl())
-    seconds["index_and_write"] = time.perf_counter() - t2
-    # The report is the version's last file, so its total covers everything but the manifest and LATEST writes.
-    seconds["total"] = time.perf_counter() - t0
-    report = {"version": staged.version, "parent": live_version, "catalog": config.catalog,
-              "full_reembed": plan.full, "counts": counts, "seconds": seconds}
-    staged.put(REPORT_FILE, json.dumps(report, indent=2).encode())
-    manifest = staged.publish()
-    removed = apply_retention(store, keep=config.embed.retention)
-    return EmbedResult(version=manifest.version, published=True, counts=counts, seconds=seconds, store=store.uri,
-                       full_reembed=plan.full, removed=removed)
-
-
-def _live_quarantined(store: ArtifactStore, version: str | None) -> int | None:
-    if version is None:
-        return None
-    return read_manifest(store, version).catalog.get("rows_quarantined")
+    """The whole job with the Ray Data embedding step (see :func:`coldstart.publish.publish_catalog`)."""
+    return publish_catalog(config, embed=embed_with_ray)
