@@ -14,15 +14,12 @@ config's ``pair_score`` says (default: the encoder's cosine, so every blend row 
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import logging
 import time
 from pathlib import Path
 
-import numpy as np
-
-from benchmarks.quality import QuerySystem, SessionSystem, as_scores, rank_queries, rank_sessions
-from coldstart.ranking.fusion import top_k
+from benchmarks.quality import homedepot, scientific, session_signals
 from coldstart.ranking.config import load_retrieval_config
 
 logger = logging.getLogger("benchmarks.ablation")
@@ -32,144 +29,121 @@ def _fmt(x) -> str:
     return "" if x is None else f"{x:.3f}"
 
 
-def homedepot_rows(data: Path, *, base: str, finetuned: str, config, cache: Path | None) -> list[tuple]:
-    from coldstart.ranking.fusion import reciprocal_rank_fusion
-    from coldstart.evaluation.metrics import evaluate_run, roc_auc_judged
-    from coldstart.evaluation.trec import read_qrels, read_requests
+class _DevQueries:
+    """Home Depot dev: the requests, the qrels and the judged pairs, read once; ``row`` evaluates a pipeline."""
 
-    hd = data / "homedepot"
-    requests = [r for r in read_requests(hd / "queries_dev.tsv") if r.query]
-    qrels = read_qrels(hd / "qrels_dev.tsv")
+    def __init__(self, data: Path):
+        from coldstart.evaluation.trec import judged_pairs, read_qrels, read_requests
+
+        hd = data / "homedepot"
+        self.requests = [r for r in read_requests(hd / "queries_dev.tsv") if r.query]
+        self.qrels = read_qrels(hd / "qrels_dev.tsv")
+        self.pairs = judged_pairs(hd / "queries_dev.tsv", hd / "qrels_dev.tsv")
+
+    def row(self, name: str, pipeline, *, auc: bool = True) -> tuple:
+        from coldstart.evaluation.metrics import evaluate_run, roc_auc_judged
+        from coldstart.evaluation.runs import rank_all, score_pairs
+
+        run = rank_all(pipeline, self.requests, k=100)
+        m = evaluate_run(self.qrels, {q: dict(r) for q, r in run.items()}, relevant_grade=5)
+        roc = None
+        if auc:
+            scores, _ = score_pairs(pipeline, self.pairs)
+            roc = roc_auc_judged(self.qrels, scores, positive_min_grade=5, negative_max_grade=3)["auc"]
+        row = (name, m["ndcg@10"], m["recall@10"], m["recall@100"], m["mrr@10"], roc)
+        logger.info("%s %s", name, row[1:])
+        return row
+
+
+def homedepot_rows(data: Path, *, base: str, finetuned: str, config_path: str, config,
+                   cache: Path | None) -> list[tuple]:
+    from coldstart.ranking.judged_neighbours import JudgedNeighbours
+    from coldstart.ranking.pipeline import RankingPipeline, load_recommender
+
+    dev = _DevQueries(data)
+    baseline = dataclasses.replace(config, query_bm25_tokens="bm25s")  # BENCHMARK.md's baselines: bm25s tokens
+    # judged pairs are scored by the encoder's cosine (or the blend): no ROC-AUC for a bm25-only or rank-fusion row
+    auc = {"auc": False}
     rows = []
-
-    def score(name, weights, system):
-        run, pairs = rank_queries(system, requests, weights, qrels)
-        m = evaluate_run(qrels, as_scores(run), relevant_grade=5)
-        auc = None  # pair scores are the encoder's cosine (pair_score="dense"): meaningless for a bm25-only row
-        if weights.get("dense") or config.pair_score == "blend":
-            auc = roc_auc_judged(qrels, pairs, positive_min_grade=5, negative_max_grade=3)["auc"]
-        rows.append((name, m["ndcg@10"], m["recall@10"], m["recall@100"], m["mrr@10"], auc))
-        logger.info("%s %s", name, rows[-1][1:])
-
-    def rrf(name, system):
-        vectors = system.encode_queries([r.query for r in requests])
-        run = {}
-        for start in range(0, len(requests), 256):
-            chunk = requests[start:start + 256]
-            sig = system.signals([r.query for r in chunk], vectors[start:start + 256], ("dense", "bm25"))
-            for b, r in enumerate(chunk):
-                lists = [[(system.ids[i], float(sig[s][b][i])) for i in top_k(sig[s][b], 100)]
-                         for s in ("dense", "bm25") if sig[s][b].any()]
-                run[r.qid] = reciprocal_rank_fusion(lists, k=60, depth=100)
-        m = evaluate_run(qrels, as_scores(run), relevant_grade=5)
-        rows.append((name, m["ndcg@10"], m["recall@10"], m["recall@100"], m["mrr@10"], None))
-        logger.info("%s %s", name, rows[-1][1:])
-
-    w = config.query_weights
-    import dataclasses
-
-    # baselines as BENCHMARK.md defines them: bm25s tokenisation
-    system = QuerySystem(hd, model=base, config=dataclasses.replace(config, query_bm25_tokens="bm25s"),
-                         cache_dir=cache)
-    score("bm25 (baseline)", {"bm25": 1.0}, system)
-    score("base model (minilm)", {"dense": 1.0}, system)
-    rrf("base + bm25, rank fusion (baseline hybrid)", system)
-    system = QuerySystem(hd, model=finetuned, config=dataclasses.replace(config, query_bm25_tokens="bm25s"),
-                         cache_dir=cache)
-    score("+ fine-tuning (dense only)", {"dense": 1.0}, system)
-    rrf("+ hybrid: bm25, rank fusion", system)
-    score("+ hybrid: bm25, weighted z-scores", w, system)
-    system = QuerySystem(hd, model=finetuned, config=config, cache_dir=cache)
-    score(f"+ bm25 tokens={config.query_bm25_tokens!r} (the default config)", w, system)
-    score("+ judged neighbours (weight 0.3; not in the default)", dict(w, neighbours=0.3), system)
+    rec = load_recommender(homedepot(data, model=base, config_path=config_path, cache=cache))
+    rows.append(dev.row("bm25 (baseline)", RankingPipeline(rec, baseline, retriever="bm25"), **auc))
+    rows.append(dev.row("base model (minilm)", RankingPipeline(rec, baseline, retriever="dense")))
+    rows.append(dev.row("base + bm25, rank fusion (baseline hybrid)", RankingPipeline(rec, baseline,
+                                                                                       retriever="hybrid"), **auc))
+    rec = load_recommender(homedepot(data, model=finetuned, config_path=config_path, cache=cache))
+    rows.append(dev.row("+ fine-tuning (dense only)", RankingPipeline(rec, baseline, retriever="dense")))
+    rows.append(dev.row("+ hybrid: bm25, rank fusion", RankingPipeline(rec, baseline, retriever="hybrid"), **auc))
+    rows.append(dev.row("+ hybrid: bm25, weighted z-scores", RankingPipeline(rec, baseline)))
+    rows.append(dev.row(f"+ bm25 tokens={config.query_bm25_tokens!r} (the default config)",
+                        RankingPipeline(rec, config)))
+    hd = data / "homedepot"
+    neighbours = JudgedNeighbours.from_files(rec.version.index.ids, rec.encoder, hd / "queries_train.tsv",
+                                             hd / "qrels_train.tsv", config.neighbours)
+    with_neighbours = dataclasses.replace(config, query_weights=dict(config.query_weights, neighbours=0.3))
+    rows.append(dev.row("+ judged neighbours (weight 0.3; not in the default)",
+                        RankingPipeline(rec, with_neighbours, neighbours=neighbours)))
     return rows
 
 
-class _MemoScores:
-    """A cross-encoder whose pair scores are computed once per (query, text): re-ranking the same candidates with
-    several fusion weights costs one pass."""
-
-    def __init__(self, cross):
-        self.cross, self.memo = cross, {}
-
-    def score(self, queries, texts):
-        todo = sorted({(q, t) for q, t in zip(queries, texts)} - self.memo.keys())
-        if todo:
-            self.memo.update(zip(todo, self.cross.score([q for q, _ in todo], [t for _, t in todo])))
-        return np.array([self.memo[(q, t)] for q, t in zip(queries, texts)], np.float32)
-
-
-def model_rows(data: Path, models: dict[str, str], *, config, cache: Path | None,
+def model_rows(data: Path, models: dict[str, str], *, config_path: str, config, cache: Path | None,
                bm25_weights: list[float] = (), reranker: str | None = None,
                rerank_weights: list[float] = (), pair_dense_weights: list[float] = ()) -> list[tuple]:
     """Home Depot dev rows for several fine-tuned models: dense only, the config's blend, and the blend with each
     of ``bm25_weights`` instead of the config's BM25 weight (the one weight chosen on dev). With ``reranker``:
     also the default blend re-ranked by it, with the config's first-stage weight and each of ``rerank_weights``
     (judged pairs then scored by the cross-encoder; plus each of ``pair_dense_weights`` × the cosine)."""
-    import dataclasses
+    from coldstart.ranking.pipeline import RankingPipeline, load_recommender
 
-    from coldstart.evaluation.metrics import evaluate_run, roc_auc_judged
-    from coldstart.evaluation.trec import read_qrels, read_requests
-
-    hd = data / "homedepot"
-    requests = [r for r in read_requests(hd / "queries_dev.tsv") if r.query]
-    qrels = read_qrels(hd / "qrels_dev.tsv")
+    dev = _DevQueries(data)
     first_stage = dataclasses.replace(config, pair_score="dense") if config.pair_score == "reranker" else config
     rows = []
-
-    def row(label, system, weights, ranker=None):
-        run, pairs = rank_queries(system, requests, weights, qrels, ranker)
-        m = evaluate_run(qrels, as_scores(run), relevant_grade=5)
-        auc = roc_auc_judged(qrels, pairs, positive_min_grade=5, negative_max_grade=3)["auc"]
-        rows.append((label, m["ndcg@10"], m["recall@10"], m["recall@100"], m["mrr@10"], auc))
-        logger.info("%s %s", label, rows[-1][1:])
-
     for name, model in models.items():
-        system = QuerySystem(hd, model=model, config=first_stage, cache_dir=cache)
-        row(f"{name} (dense only)", system, {"dense": 1.0})
-        row(f"{name} + the default blend", system, config.query_weights)
+        job = homedepot(data, model=model, config_path=config_path, cache=cache)
+        rec = load_recommender(job)
+        rows.append(dev.row(f"{name} (dense only)", RankingPipeline(rec, first_stage, retriever="dense")))
+        rows.append(dev.row(f"{name} + the default blend", RankingPipeline(rec, first_stage)))
         for w in bm25_weights:
-            row(f"{name} + blend with bm25 {w}", system, dict(config.query_weights, bm25=w))
-        if reranker:
-            from coldstart.training.sources import read_catalog_texts
-            from coldstart.ranking.rerank import Reranker, RerankerConfig
-
-            texts = read_catalog_texts(hd / "catalog.parquet")
-            system = QuerySystem(hd, model=model, config=dataclasses.replace(config, pair_score="reranker"),
-                                 cache_dir=cache)
-            ranker = Reranker(RerankerConfig(model=reranker, depth=config.rerank_depth), texts)
-            ranker.cross = _MemoScores(ranker.cross)  # one model, each pair scored once for every row below
-            for w in [config.rerank_first_weight, *rerank_weights]:
-                ranker.config = dataclasses.replace(ranker.config, first_weight=w)
-                row(f"{name} + the default blend + re-ranker (top {config.rerank_depth}, first-stage weight {w})",
-                    system, config.query_weights, ranker)
-            ranker.config = dataclasses.replace(ranker.config, first_weight=config.rerank_first_weight)
-            for w in pair_dense_weights:
-                system.config = dataclasses.replace(system.config, rerank_pair_dense_weight=w)
-                row(f"{name} + the default blend + re-ranker; pair scores + {w} × cosine", system,
-                    config.query_weights, ranker)
+            weights = dict(config.query_weights, bm25=w)
+            rows.append(dev.row(f"{name} + blend with bm25 {w}",
+                                RankingPipeline(rec, dataclasses.replace(first_stage, query_weights=weights))))
+        if not reranker:
+            continue
+        reranked = dataclasses.replace(config, pair_score="reranker")
+        for w in [config.rerank_first_weight, *rerank_weights]:
+            pipeline = RankingPipeline(rec, dataclasses.replace(reranked, rerank_first_weight=w), reranker=reranker,
+                                       device=job.encoder.device)
+            rows.append(dev.row(f"{name} + the default blend + re-ranker (top {config.rerank_depth}, first-stage "
+                                f"weight {w})", pipeline))
+        for w in pair_dense_weights:
+            pipeline = RankingPipeline(rec, dataclasses.replace(reranked, rerank_pair_dense_weight=w),
+                                       reranker=reranker, device=job.encoder.device)
+            rows.append(dev.row(f"{name} + the default blend + re-ranker; pair scores + {w} × cosine", pipeline))
     return rows
 
 
-def sessions_rows(data: Path, *, config, cache: Path | None) -> list[tuple]:
+def sessions_rows(data: Path, *, config_path: str, config, cache: Path | None) -> list[tuple]:
     from coldstart.evaluation.metrics import evaluate_run
+    from coldstart.evaluation.runs import rank_all
     from coldstart.evaluation.trec import read_sessions, sessions_to_requests_and_qrels
+    from coldstart.ranking.pipeline import RankingPipeline, load_recommender
 
-    sci = data / "amazon_scientific"
-    dev = read_sessions(sci / "sessions_dev.jsonl")
-    system = SessionSystem(sci, model="default", config=config, cache_dir=cache)
+    dev = read_sessions(data / "amazon_scientific" / "sessions_dev.jsonl")
+    rec = load_recommender(scientific(data, config_path=config_path, cache=cache))
+    signals = session_signals(data, rec, config)
     rows = []
-    for name, weights in [("content (minilm, baseline)", {"content": 1.0}), ("bm25 (baseline)", {"bm25": 1.0}),
+    for name, weights in [("content (minilm, baseline)", {"dense": 1.0}), ("bm25 (baseline)", {"bm25": 1.0}),
                           ("popularity (baseline)", {"popularity": 1.0}),
                           ("+ session signal: co-visitation only", {"covisit": 1.0}),
                           ("+ blend co-visitation + content + bm25 + popularity",
-                           {k: v for k, v in config.session_weights.items() if k not in ("category", "brand")}),
+                           {k: v for k, v in config.click_weights.items() if k not in ("category", "brand")}),
                           ("+ category and brand transitions", {"category": 1.0, "brand": 1.0}),
-                          ("+ blend of all with category and brand transitions (default)", config.session_weights)]:
+                          ("+ blend of all with category and brand transitions (default)", config.click_weights)]:
+        pipeline = RankingPipeline(rec, dataclasses.replace(config, click_weights=weights), sessions=signals)
         row = [name]
         for k in (1, 3):
             requests, qrels = sessions_to_requests_and_qrels(dev, k)
-            m = evaluate_run(qrels, as_scores(rank_sessions(system, requests, weights)))
+            run = rank_all(pipeline, requests, k=100)
+            m = evaluate_run(qrels, {q: dict(r) for q, r in run.items()})
             row += [m["ndcg@10"], m["recall@10"], m["mrr@10"], m["recall@100"]]
         rows.append(tuple(row))
         logger.info("%s", row)
@@ -210,7 +184,8 @@ def main() -> int:
         models = dict(item.split("=", 1) for item in args.compare)
         print("| Home Depot dev | NDCG@10 | Recall@10 | Recall@100 | MRR@10 | ROC-AUC |")
         print("| --- | --- | --- | --- | --- | --- |")
-        for row in model_rows(args.data, models, config=config, cache=args.cache, bm25_weights=args.bm25_weights,
+        for row in model_rows(args.data, models, config_path=args.config, config=config, cache=args.cache,
+                              bm25_weights=args.bm25_weights,
                               reranker=args.reranker, rerank_weights=args.rerank_weights,
                               pair_dense_weights=args.pair_dense_weights):
             print(f"| {row[0]} | " + " | ".join(_fmt(x) for x in row[1:]) + " |", flush=True)
@@ -221,14 +196,15 @@ def main() -> int:
     if args.only != "sessions":
         print("| Home Depot dev | NDCG@10 | Recall@10 | Recall@100 | MRR@10 | ROC-AUC |")
         print("| --- | --- | --- | --- | --- | --- |")
-        for row in homedepot_rows(args.data, base=args.base, finetuned=args.finetuned, config=config,
+        for row in homedepot_rows(args.data, base=args.base, finetuned=args.finetuned, config_path=args.config,
+                                  config=config,
                                   cache=args.cache):
             print(f"| {row[0]} | " + " | ".join(_fmt(x) for x in row[1:]) + " |", flush=True)
     if args.only != "homedepot":
         print("\n| Amazon Scientific dev | k=1 NDCG@10 | k=1 Recall@10 | k=1 MRR@10 | k=1 Recall@100 "
               "| k=3 NDCG@10 | k=3 Recall@10 | k=3 MRR@10 | k=3 Recall@100 |")
         print("| --- " * 9 + "|")
-        for row in sessions_rows(args.data, config=config, cache=args.cache):
+        for row in sessions_rows(args.data, config_path=args.config, config=config, cache=args.cache):
             print(f"| {row[0]} | " + " | ".join(_fmt(x) for x in row[1:]) + " |", flush=True)
     print(f"\n({time.time() - t0:.0f} s)")
     return 0

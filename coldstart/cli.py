@@ -18,17 +18,6 @@ from coldstart.logs import setup_logging
 logger = logging.getLogger("coldstart")
 
 
-def _load_recommender(config):
-    from coldstart.encoders.encoder import Encoder
-    from coldstart.artifacts.versions import load_version
-    from coldstart.ranking.dense import DenseRecommender
-    from coldstart.artifacts.store import open_store
-
-    encoder = Encoder(config.encoder)
-    version = load_version(open_store(config.store), expect=encoder.info())
-    return DenseRecommender(encoder, version, config.profile)
-
-
 # ------------------------------------------------------------------------------------------ subcommands
 
 
@@ -40,113 +29,55 @@ def cmd_embed(args) -> int:
     return 0
 
 
-def cmd_search(args) -> int:
-    from coldstart.ranking.dense import UserRequest
-    from coldstart.ranking.retrievers import make_retriever
-    from coldstart.evaluation.trec import read_requests, write_run
+def _pipeline(args, config, *, retriever: str):
+    """The ranking pipeline of ``coldstart search`` and ``score``: the store's live version, the config's
+    ``[retrieval]`` table, the flags' sessions, attributes and re-ranker."""
+    import dataclasses
 
     from coldstart.ranking.config import load_retrieval_config
+    from coldstart.ranking.pipeline import RankingPipeline
 
-    config = job_config(args)
-    recommender = _load_recommender(config)
     chosen = load_retrieval_config(getattr(args, "config", None))
-    options = {}
-    if args.retriever == "blend":  # weights and tokens chosen on dev; bm25/hybrid stay the published baselines
-        options = {"weights": {k: v for k, v in chosen.query_weights.items() if k in ("dense", "bm25")},
-                   "bm25_tokens": chosen.query_bm25_tokens}
-    if args.reranker:
-        from coldstart.ranking.rerank import RerankerConfig
+    reranker = getattr(args, "reranker", None)
+    if reranker and args.command == "score":  # pairs scored by the cross-encoder's logit
+        chosen = dataclasses.replace(chosen, pair_score="reranker")
+    elif not reranker and chosen.pair_score == "reranker":
+        logger.info("[retrieval] pair_score = 'reranker' but no --reranker: pairs get the encoder's cosine")
+        chosen = dataclasses.replace(chosen, pair_score="dense")
+    sessions = getattr(args, "sessions", None)
+    if sessions and retriever != "blend":
+        raise SystemExit("--sessions needs --retriever blend (the session signals are blended with the others)")
+    return RankingPipeline.from_store(config, chosen, retriever=retriever, sessions=sessions,
+                                      attributes=getattr(args, "attributes", None),
+                                      reranker=reranker)
 
-        options["reranker"] = RerankerConfig(model=args.reranker, depth=chosen.rerank_depth,
-                                             first_weight=chosen.rerank_first_weight,
-                                             device=getattr(args, "device", None) or "auto")
-    if getattr(args, "sessions", None):
-        if args.retriever != "blend":
-            raise SystemExit("--sessions needs --retriever blend (the session signals are blended with the others)")
-        options.update(_session_options(args, recommender, chosen))
-    retriever = make_retriever(args.retriever, recommender, **options)
-    requests = read_requests(args.requests)
-    rows = []
-    for start in range(0, len(requests), args.batch_size):
-        chunk = requests[start:start + args.batch_size]
-        rankings = retriever.search([UserRequest(query=r.query, clicks=r.clicks) for r in chunk], args.k)
-        rows.extend((r.qid, ranking) for r, ranking in zip(chunk, rankings))
-        logger.info("searched %d/%d requests", min(start + args.batch_size, len(requests)), len(requests))
-    write_run(args.out, rows, tag=args.tag or f"coldstart-{args.retriever}{'-reranked' if args.reranker else ''}")
-    empty = sum(1 for _, ranking in rows if not ranking)
-    print(json.dumps({"requests": len(requests), "written": len(rows), "empty_results": empty,
-                      "version": recommender.version.version, "out": str(args.out)}))
+
+def cmd_search(args) -> int:
+    from coldstart.evaluation.runs import search_to_run
+
+    pipeline = _pipeline(args, job_config(args), retriever=args.retriever)
+    tag = args.tag or f"coldstart-{args.retriever}{'-reranked' if args.reranker else ''}"
+    print(json.dumps(search_to_run(pipeline, args.requests, args.out, k=args.k, batch_size=args.batch_size, tag=tag)))
     return 0
 
 
-def _session_options(args, recommender, chosen) -> dict:
-    """Session signals over the version's items from --sessions (and --attributes), and the clicks-only weights of
-    the config's [retrieval.sessions] (``chosen``; its "content" is the blend's "dense"; signals with no data are
-    dropped)."""
-    from coldstart.signals.sessions import SessionSignals, read_attributes
-    from coldstart.evaluation.trec import read_sessions
-
-    labels = read_attributes(args.attributes) if args.attributes else {}
-    sessions = SessionSignals(recommender.version.index.ids, (s.items for s in read_sessions(args.sessions)),
-                              labels=labels, covisit=chosen.covisit, transitions=chosen.transitions)
-    available = {"dense", "bm25", *sessions.names}
-    weights = {("dense" if name == "content" else name): w for name, w in chosen.session_weights.items()}
-    dropped = sorted(n for n, w in weights.items() if w and n not in available)
-    if dropped:
-        logger.warning("no data for session signals %s (give --attributes with those columns); blended without",
-                       dropped)
-    logger.info("session signals: %s", sessions.info)
-    return {"sessions": sessions, "click_weights": {n: w for n, w in weights.items() if n in available}}
-
-
-def _judged_pairs(args):
-    """Pairs from --pairs, or every judged pair of --qrels with its query text from --queries."""
-    from coldstart.evaluation.trec import read_pairs, read_qrels, read_requests
-
-    if args.pairs:
-        return [(p.qid, p.query, p.item_id) for p in read_pairs(args.pairs)]
-    if not (args.queries and args.qrels):
-        raise ValueError("give --pairs FILE, or both --queries FILE and --qrels FILE")
-    queries = {r.qid: r.query for r in read_requests(args.queries) if r.query}
-    qrels = read_qrels(args.qrels)
-    missing = sorted(set(qrels) - set(queries))
-    if missing:
-        logger.warning("%d judged queries have no text in %s (first: %s); skipped", len(missing), args.queries,
-                       missing[0])
-    return [(qid, queries[qid], item_id) for qid in qrels if qid in queries for item_id in qrels[qid]]
-
-
 def cmd_score(args) -> int:
-    from coldstart.evaluation.trec import write_scores
+    from coldstart.evaluation.runs import score_pairs
+    from coldstart.evaluation.trec import judged_pairs, read_pairs, write_scores
+    from coldstart.ranking.config import load_retrieval_config
 
     config = job_config(args)
-    pairs = _judged_pairs(args)
-    if args.reranker:  # the cross-encoder's logits, comparable across queries (it was trained on the grades)
-        import numpy as np
-
-        from coldstart.encoders.encoder import describe_encoder
-        from coldstart.artifacts.versions import load_version
-        from coldstart.ranking.rerank import CrossEncoder, RerankerConfig
-        from coldstart.artifacts.store import open_store
-
-        version = load_version(open_store(config.store), expect=describe_encoder(config.encoder))  # no weights
-        texts = version.items.column("text").to_pylist()
-        rows = [version.index.row_of.get(p[2]) for p in pairs]
-        known = [n for n, r in enumerate(rows) if r is not None]
-        cross = CrossEncoder(RerankerConfig(model=args.reranker, device=config.encoder.device))
-        scores = np.full(len(pairs), np.nan, dtype=np.float32)
-        scores[known] = cross.score([pairs[n][1] for n in known], [texts[rows[n]] for n in known])
+    if args.pairs:
+        pairs = [(p.qid, p.query, p.item_id) for p in read_pairs(args.pairs)]
+    elif args.queries and args.qrels:
+        pairs = judged_pairs(args.queries, args.qrels)
     else:
-        scores = _load_recommender(config).score_pairs([p[1] for p in pairs], [p[2] for p in pairs])
-    by_query: dict[str, dict[str, float]] = {}
-    unknown = 0
-    for (qid, _, item_id), score in zip(pairs, scores):
-        if score != score:  # NaN: the item is not in the index
-            unknown += 1
-            continue
-        by_query.setdefault(qid, {})[item_id] = float(score)
-    if unknown:
-        logger.warning("%d pairs name items not in the index; they get no score", unknown)
+        raise ValueError("give --pairs FILE, or both --queries FILE and --qrels FILE")
+    # the config's pair_score decides (default: the encoder's cosine); --reranker: the cross-encoder's logits,
+    # comparable across queries (it was trained on the grades), plus [retrieval] rerank_pair_dense_weight x cosine
+    blend = load_retrieval_config(getattr(args, "config", None)).pair_score == "blend" and not args.reranker
+    pipeline = _pipeline(args, config, retriever="blend" if blend else "dense")
+    by_query, unknown = score_pairs(pipeline, pairs)
     write_scores(args.out, by_query)
     print(json.dumps({"pairs": len(pairs), "scored": len(pairs) - unknown, "unknown_items": unknown,
                       "out": str(args.out)}))
@@ -228,13 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--k", type=int, default=100)
     p.add_argument("--retriever", choices=["dense", "bm25", "hybrid", "blend"], default="dense",
-                   help="blend: weighted z-scores of dense and BM25, weights from the config's [retrieval.homedepot]")
+                   help="blend: weighted z-scores of dense and BM25, weights from the config's [retrieval.query]")
     p.add_argument("--reranker", help="a cross-encoder (jobs.finetune --table reranker, or any one-label HF "
                    "sequence classifier; local dir or s3://) re-scoring the top [retrieval] rerank_depth")
     p.add_argument("--sessions", help="with --retriever blend: other users' sessions, JSON Lines "
-                   '{"user_id": ..., "items": [...]}; clicks-only requests then use [retrieval.sessions]')
+                   '{"user_id": ..., "items": [...]}; clicks-only requests then use [retrieval.clicks]')
     p.add_argument("--attributes", help="with --sessions: item_id + category and/or brand columns (Parquet, CSV, "
-                   "JSON Lines) for the category/brand transitions")
+                   "JSON Lines), or a text column read with [retrieval] attributes_pattern, for the category/brand "
+                   "transitions")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--tag", help="run tag (default coldstart-<retriever>)")
     p.set_defaults(func=cmd_search)

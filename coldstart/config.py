@@ -11,7 +11,8 @@ section is optional and every field has a default that works on a laptop::
     [index]    kind = "flat"                 # or hnsw / ivf_pq / ivf_sq8
     [embed]    actors = 2; cpus_per_actor = 0.5; gpus_per_actor = 0; threads_per_actor = 1
     [profile]  query_weight = 0.5; click_decay = 0.7
-    [retrieval] ...                          # blend weights for `coldstart search`: coldstart.ranking.config
+    [retrieval] ...                          # the ranking pipeline's weights: coldstart.ranking.config
+    [train], [reranker]                      # fine-tuning (jobs.finetune): coldstart.training.config
 """
 
 from __future__ import annotations
@@ -83,10 +84,11 @@ _SECTIONS = {"schema": CatalogSchema, "encoder": EncoderConfig, "index": IndexCo
 
 
 def config_from_dict(raw: dict[str, Any], *, origin: str = "config") -> JobConfig:
-    unknown = set(raw) - {"catalog", "store", "retrieval", *_SECTIONS}
+    # [train] and [reranker] are jobs.finetune's (coldstart.training.config), so one file can hold a whole profile
+    unknown = set(raw) - {"catalog", "store", "retrieval", "train", "reranker", *_SECTIONS}
     if unknown:
         raise ValueError(f"{origin}: unknown keys {sorted(unknown)}; known: catalog, store, "
-                         f"{', '.join(_SECTIONS)}, retrieval")
+                         f"{', '.join(_SECTIONS)}, retrieval, train, reranker")
     if "retrieval" in raw:  # read by coldstart search (load_retrieval_config); checked here so a typo fails early
         from coldstart.ranking.config import retrieval_config_from_dict
 

@@ -3,7 +3,7 @@
     python -m jobs.evaluate --config configs/laptop.toml --requests queries_dev.tsv --qrels qrels_dev.tsv \
         [--store URI] [--retriever dense] [--k 100] [--relevant-grade 5] [--out-dir eval-out]
 
-The same two steps as ``coldstart search`` and ``coldstart evaluate``, run by the CLI's own commands in one
+The same two steps as ``coldstart search`` and ``coldstart evaluate``, through the same library functions, in one
 process, so a nightly pipeline can check a freshly published version before anyone relies on it. Prints the
 search summary and the metrics as JSON on stdout; the run file goes to ``<out-dir>/run.trec``.
 """
@@ -14,26 +14,26 @@ import argparse
 import sys
 from pathlib import Path
 
-from jobs.entry import base_parser, run_job
+from jobs.entry import base_parser, job_config, run_job
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    from coldstart.cli import build_parser as cli_parser
+    import json
+
+    from coldstart.evaluation.metrics import evaluate_run
+    from coldstart.evaluation.runs import search_to_run
+    from coldstart.evaluation.trec import read_qrels, read_run
+    from coldstart.ranking.config import load_retrieval_config
+    from coldstart.ranking.pipeline import RankingPipeline
 
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run_file = out_dir / "run.trec"
-    shared = ["--config", args.config] + (["--store", args.store] if args.store else [])
-    steps = [
-        ["search", *shared, "--requests", args.requests, "--out", str(run_file), "--k", str(args.k),
-         "--retriever", args.retriever],
-        ["evaluate", "--qrels", args.qrels, "--run", str(run_file), "--relevant-grade", str(args.relevant_grade)],
-    ]
-    for argv in steps:
-        step = cli_parser().parse_args(argv)
-        status = step.func(step)
-        if status:
-            raise RuntimeError(f"`coldstart {argv[0]}` exited with status {status}")
+    pipeline = RankingPipeline.from_store(job_config(args), load_retrieval_config(args.config),
+                                          retriever=args.retriever)
+    print(json.dumps(search_to_run(pipeline, args.requests, run_file, k=args.k, tag=f"coldstart-{args.retriever}")))
+    metrics = evaluate_run(read_qrels(args.qrels), read_run(run_file), relevant_grade=args.relevant_grade)
+    print(json.dumps({"relevant_grade": args.relevant_grade, **metrics}, indent=2))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ import logging
 import sys
 from pathlib import Path
 
+from coldstart.config import load_config
 from coldstart.training.config import load_train_config, train_config_from_dict
 
 
@@ -74,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.train import run_training
 
     config = build_config(args.config, args.set, args.table)
-    texts = read_catalog_texts(args.catalog)
+    # the catalog's text as `coldstart embed` composes it: the same file's [schema] (default: the title column)
+    schema = load_config(args.config).schema if args.config else None
+    texts = read_catalog_texts(args.catalog, schema)
     build = judgment_pairs if config.objective == "cross_encoder" else judgment_examples
     examples, fingerprint = build(args.queries, args.qrels, texts, config)
     run_id = args.run_id or "ft-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")

@@ -315,3 +315,15 @@ def sessions_to_requests_and_qrels(sessions: Iterable[Session], k: int) -> tuple
     logger.info("cold-start k=%d: %d users kept, %d skipped (no item after the first %d clicks)",
                 k, len(requests), skipped, k)
     return requests, qrels
+
+
+def judged_pairs(queries_path: PathLike, qrels_path: PathLike) -> list[tuple[str, str, str]]:
+    """Every judged ``(qid, query, item_id)`` of ``qrels_path`` whose query has text in ``queries_path``; judged
+    queries without text are counted in the log and skipped."""
+    queries = {r.qid: r.query for r in read_requests(queries_path) if r.query}
+    qrels = read_qrels(qrels_path)
+    missing = sorted(set(qrels) - set(queries))
+    if missing:
+        logger.warning("%d judged queries have no text in %s (first: %s); skipped", len(missing), queries_path,
+                       missing[0])
+    return [(qid, queries[qid], item_id) for qid in qrels if qid in queries for item_id in qrels[qid]]

@@ -1,33 +1,42 @@
-"""How the final ranking blends its signals: weights chosen on dev, read from the ``[retrieval]`` TOML table.
+"""How the ranking pipeline blends its signals: weights chosen on dev, read from the ``[retrieval]`` TOML table.
 
-    [retrieval.homedepot]   dense = 1.0; bm25 = 0.15; neighbours = 0.0        # query → product
-    [retrieval.sessions]    covisit = 1.0; content = 0.5; bm25 = 0.5; popularity = 0.1; category = 0.5; brand = 0.5
-    [retrieval.covisit]     window = 5; recency = 0.7; ...                  # clicks → product, above
-    [retrieval.transitions] smoothing = 1.0; share_power = 1.0; recency = 0.7   # the category/brand signals
+Tables are named for the request they rank, not for a data set::
+
+    [retrieval.query]       dense = 1.0; bm25 = 0.15; neighbours = 0.0        # a request with a query
+    [retrieval.clicks]      dense = 0.5; bm25 = 0.5; covisit = 1.0; popularity = 0.1; category = 0.5; brand = 0.5
+    [retrieval.covisit]     window = 50; recency = 0.7; ...                   # how co-visitation is counted
+    [retrieval.transitions] smoothing = 1.0; share_power = 1.0; recency = 0.7 # the category/brand signals
     [retrieval.neighbours]  neighbours = 10; temperature = 0.05
+
+``dense`` is the encoder's cosine with the user's vector (the query's, or the recency-weighted clicks'). The old
+names — ``[retrieval.homedepot]``, ``[retrieval.sessions]`` and its ``content`` weight — are still read, with a
+:class:`DeprecationWarning`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import tomllib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coldstart.signals.covisit import CoVisitConfig
 from coldstart.ranking.judged_neighbours import NeighbourConfig
+from coldstart.signals.covisit import CoVisitConfig
 from coldstart.signals.transitions import TransitionConfig
 
 QUERY_SIGNALS = ("dense", "bm25", "neighbours")
-SESSION_SIGNALS = ("covisit", "content", "bm25", "popularity", "category", "brand")
+CLICK_SIGNALS = ("dense", "bm25", "covisit", "popularity", "category", "brand")
+_RENAMED_TABLES = {"homedepot": "query", "sessions": "clicks"}
 
 
 @dataclass(frozen=True)
 class RetrievalConfig:
     query_weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "bm25": 0.15, "neighbours": 0.0})
-    session_weights: dict[str, float] = field(
-        default_factory=lambda: {"covisit": 1.0, "content": 0.5, "bm25": 0.5, "popularity": 0.1, "category": 0.5,
+    click_weights: dict[str, float] = field(
+        default_factory=lambda: {"dense": 0.5, "bm25": 0.5, "covisit": 1.0, "popularity": 0.1, "category": 0.5,
                                  "brand": 0.5})
     # whole-session window: every later item counts for a new user, not just the next one (better on dev)
     covisit: CoVisitConfig = field(default_factory=lambda: CoVisitConfig(window=50, distance_decay=0.0,
@@ -35,14 +44,16 @@ class RetrievalConfig:
     # category and brand: what kinds of product follow the kinds clicked (coldstart.signals.transitions)
     transitions: TransitionConfig = field(default_factory=TransitionConfig)
     neighbours: NeighbourConfig = field(default_factory=NeighbourConfig)
-    encode_max_length: int = 64
-    # What a judged (query, product) pair is scored with in the .scores file (ROC-AUC): "dense" = the encoder's
-    # cosine, comparable across queries; "blend" = the ranking score, z-scored per query (on dev: ROC-AUC 0.75
-    # vs 0.67 for the fine-tuned model, so the ranking and the pair scores use different normalisations).
+    # Where a catalog has no category/brand columns, a regular expression with named groups ``category`` and/or
+    # ``brand`` that finds them in its text (Amazon review data writes "title. categories. brand."); None: columns only.
+    attributes_pattern: str | None = None
+    # What a judged (query, product) pair is scored with (`coldstart score`, the .scores files, ROC-AUC): "dense" =
+    # the encoder's cosine, comparable across queries; "blend" = the ranking score, z-scored per query (on dev:
+    # ROC-AUC 0.75 vs 0.67 for the fine-tuned model, so the ranking and the pair scores use different normalisations);
+    # "reranker" = the cross-encoder's logit + rerank_pair_dense_weight x the cosine.
     pair_score: str = "dense"
     # The cross-encoder re-ranker (when one is given): how many first-stage candidates it re-scores, and the weight
-    # of the first stage's z-score beside its own. Pair scores under pair_score = "reranker" are its raw logits
-    # plus rerank_pair_dense_weight x the encoder's cosine.
+    # of the first stage's z-score beside its own.
     rerank_depth: int = 30
     rerank_first_weight: float = 1.0
     rerank_pair_dense_weight: float = 0.0
@@ -57,8 +68,15 @@ class RetrievalConfig:
             raise ValueError(f"retrieval.pair_score={self.pair_score!r}: use 'dense', 'blend' or 'reranker'")
         if self.rerank_depth < 1 or self.rerank_first_weight < 0:
             raise ValueError("retrieval.rerank_depth must be ≥ 1 and retrieval.rerank_first_weight ≥ 0")
-        for name, known, weights in (("homedepot", QUERY_SIGNALS, self.query_weights),
-                                     ("sessions", SESSION_SIGNALS, self.session_weights)):
+        if self.attributes_pattern is not None:
+            try:
+                groups = set(re.compile(self.attributes_pattern).groupindex)
+            except re.error as e:
+                raise ValueError(f"retrieval.attributes_pattern does not compile: {e}") from e
+            if not groups & {"category", "brand"}:
+                raise ValueError("retrieval.attributes_pattern needs a named group 'category' and/or 'brand'")
+        for name, known, weights in (("query", QUERY_SIGNALS, self.query_weights),
+                                     ("clicks", CLICK_SIGNALS, self.click_weights)):
             bad = set(weights) - set(known)
             if bad:
                 raise ValueError(f"[retrieval.{name}] has unknown signals {sorted(bad)}; known: {known}")
@@ -68,11 +86,27 @@ class RetrievalConfig:
 
 def retrieval_config_from_dict(raw: dict[str, Any]) -> RetrievalConfig:
     raw = dict(raw)
+    for old, new in _RENAMED_TABLES.items():
+        if old in raw:
+            warnings.warn(f"[retrieval.{old}] is now [retrieval.{new}]; the old name will stop being read",
+                          DeprecationWarning, stacklevel=2)
+            if new in raw:
+                raise ValueError(f"[retrieval.{old}] and [retrieval.{new}] are the same table: keep [retrieval.{new}]")
+            raw[new] = raw.pop(old)
+    if "encode_max_length" in raw:
+        raise ValueError("retrieval.encode_max_length is gone: the encoder's max_length is [encoder] max_length")
     kwargs: dict[str, Any] = {}
-    if "homedepot" in raw:
-        kwargs["query_weights"] = {k: float(v) for k, v in raw.pop("homedepot").items()}
-    if "sessions" in raw:
-        kwargs["session_weights"] = {k: float(v) for k, v in raw.pop("sessions").items()}
+    if "query" in raw:
+        kwargs["query_weights"] = {k: float(v) for k, v in raw.pop("query").items()}
+    if "clicks" in raw:
+        clicks = {k: float(v) for k, v in raw.pop("clicks").items()}
+        if "content" in clicks:
+            warnings.warn("[retrieval.clicks] content is now dense (the encoder's cosine, as for queries)",
+                          DeprecationWarning, stacklevel=2)
+            if "dense" in clicks:
+                raise ValueError("[retrieval.clicks] names both content and dense: they are one signal, keep dense")
+            clicks["dense"] = clicks.pop("content")
+        kwargs["click_weights"] = clicks
     if "covisit" in raw:
         kwargs["covisit"] = CoVisitConfig(**raw.pop("covisit"))
     if "transitions" in raw:

@@ -47,6 +47,16 @@ class JudgedNeighbours:
         self.vectors = np.ascontiguousarray(query_vectors, dtype=np.float32)
         self.config = config
 
+    @classmethod
+    def from_files(cls, item_ids: Sequence[str], encoder, queries_path, qrels_path,
+                   config: NeighbourConfig = NeighbourConfig()) -> "JudgedNeighbours":
+        """Judged training queries (``qid<TAB>query`` + TREC qrels) encoded by ``encoder`` (the pipeline's)."""
+        from coldstart.evaluation.trec import read_qrels, read_requests
+
+        qrels = read_qrels(qrels_path)
+        judged = [r for r in read_requests(queries_path) if r.query and r.qid in qrels]
+        return cls(item_ids, encoder.encode([r.query for r in judged]), [qrels[r.qid] for r in judged], config)
+
     def scores(self, vectors: np.ndarray) -> np.ndarray:
         """``(b, d)`` query vectors → ``(b, n_items) float32`` scores."""
         sims = vectors @ self.vectors.T  # (b, m)

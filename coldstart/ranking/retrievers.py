@@ -5,12 +5,11 @@
   clicked items' texts (first 200 characters each).
 - ``hybrid``: reciprocal rank fusion of the top ``depth`` of both.
 - ``blend``: every catalog item scored by both, each signal z-scored over the catalog for the request and summed
-  with weights (``[retrieval.homedepot]`` of the config: dense 1.0 + bm25 0.15 was best on Home Depot dev for
+  with weights (``[retrieval.query]`` of the config: dense 1.0 + bm25 0.15 was best on Home Depot dev for
   the fine-tuned model, about 0.02 NDCG@10 above rank fusion; BENCHMARKS.md). The default ranking of
   ``benchmarks/reproduce_quality.sh``. Given other users' sessions (:class:`~coldstart.signals.sessions.
   SessionSignals`), requests without a query are blended with ``click_weights`` over the session signals too
-  (``[retrieval.sessions]``: co-visitation, category and brand transitions, popularity; ``content`` there is
-  ``dense`` here).
+  (``[retrieval.clicks]``: co-visitation, category and brand transitions, popularity).
 
 Any of them can be followed by a cross-encoder re-ranker (:class:`RerankedRetriever`, ``--reranker`` of
 ``coldstart search``) that re-scores the top ``depth`` of requests with a query.
@@ -92,19 +91,24 @@ class HybridRetriever:
 
 
 class BlendRetriever:
-    """Weighted sum of z-scored full-catalog signals (:func:`coldstart.ranking.fusion.blend`): the profile's cosine with
-    every item vector (``dense``) and BM25 (``bm25``), plus, for requests without a query when ``sessions`` is
-    given, its signals weighted by ``click_weights``. A request with no signal gets an empty ranking."""
+    """Weighted sum of z-scored full-catalog signals (:func:`coldstart.ranking.fusion.blend`): the user vector's
+    cosine with every item vector (``dense``) and BM25 (``bm25``); for requests with a query, optionally the
+    judged neighbours (``neighbours``, a :class:`~coldstart.ranking.judged_neighbours.JudgedNeighbours` over the
+    version's items); for requests without a query, ``click_weights`` over those and, when ``sessions`` is given,
+    its signals. A request with no signal gets an empty ranking."""
 
     def __init__(self, recommender: DenseRecommender, lexical: LexicalRetriever, weights: dict[str, float], *,
-                 sessions=None, click_weights: dict[str, float] | None = None):
-        self.recommender, self.lexical, self.sessions = recommender, lexical, sessions
-        self.weights = _checked_weights(weights, ())
+                 sessions=None, click_weights: dict[str, float] | None = None, neighbours=None):
+        self.recommender, self.lexical, self.sessions, self.neighbours = recommender, lexical, sessions, neighbours
+        self.weights = _checked_weights(weights, ("neighbours",) if neighbours is not None else ())
         self.click_weights = (self.weights if click_weights is None
                               else _checked_weights(click_weights, sessions.names if sessions else ()))
         index = recommender.version.index
         # BM25 and session scores come in their own item order; reorder them to the index's rows once.
         self._bm25_rows = np.array([lexical.bm25.row_of[i] for i in index.ids], dtype=np.int64)
+        if neighbours is not None and neighbours.n_items != len(index):
+            raise ValueError(f"judged neighbours cover {neighbours.n_items} items, the version has {len(index)}: "
+                             "build them over the version's item ids")
         if sessions is not None:
             row = {item: n for n, item in enumerate(sessions.ids)}
             missing = [i for i in index.ids if i not in row]
@@ -113,38 +117,61 @@ class BlendRetriever:
                                  " fit them over the version's item ids")
             self._session_rows = np.array([row[i] for i in index.ids], dtype=np.int64)
 
-    def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
-        from coldstart.ranking.fusion import blend, top_k
+    def weights_for(self, request: UserRequest) -> dict[str, float]:
+        """The non-zero weights that rank ``request``: the query's, or the clicks' when it has no query."""
+        return {name: w for name, w in (self.weights if request.query else self.click_weights).items() if w}
+
+    def score_all(self, requests: Sequence[UserRequest]) -> list[np.ndarray | None]:
+        """Each request's blended ``(n,) float32`` score of every item in index row order (None: no signal)."""
+        from coldstart.ranking.fusion import blend
 
         index = self.recommender.version.index
         profiles, _, ok = self.recommender.profiles(requests)
         dense = profiles @ index.vectors.T if self.weights.get("dense") or self.click_weights.get("dense") else None
-        out: list[Ranking] = []
+        judged = None
+        if self.neighbours is not None and self.weights.get("neighbours"):
+            with_query = [n for n, r in enumerate(requests) if r.query and ok[n]]
+            judged = dict(zip(with_query, self.neighbours.scores(profiles[with_query]))) if with_query else {}
+        out: list[np.ndarray | None] = []
         for i, r in enumerate(requests):
             if not ok[i]:
-                out.append([])
+                out.append(None)
                 continue
-            weights = self.weights if r.query else self.click_weights
+            weights = self.weights_for(r)
             signals = {"dense": dense[i]} if dense is not None else {}
             if weights.get("bm25"):
                 text = self.lexical.query_text(r)
                 signals["bm25"] = (self.lexical.bm25.scores(text)[self._bm25_rows] if text
                                    else np.zeros(len(index), np.float32))
+            if judged is not None and i in judged:
+                signals["neighbours"] = judged[i]
             if self.sessions is not None and not r.query:
                 signals.update((name, v[self._session_rows]) for name, v in self.sessions.signals(r.clicks).items()
                                if weights.get(name))
-            scores = blend(signals, {name: w for name, w in weights.items() if name in signals})
+            out.append(blend(signals, {name: w for name, w in weights.items() if name in signals}))
+        return out
+
+    def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
+        from coldstart.ranking.fusion import top_k
+
+        index = self.recommender.version.index
+        out: list[Ranking] = []
+        for r, scores in zip(requests, self.score_all(requests)):
+            if scores is None:
+                out.append([])
+                continue
             banned = np.array([index.row_of[c] for c in (*r.clicks, *r.exclude) if c in index.row_of], np.int64)
             out.append([(index.ids[row], float(scores[row])) for row in top_k(scores, k, exclude=banned)])
         return out
 
 
-def _checked_weights(weights: dict[str, float], session_names: Sequence[str]) -> dict[str, float]:
-    known = {"dense", "bm25", *session_names}
+def _checked_weights(weights: dict[str, float], extra_names: Sequence[str]) -> dict[str, float]:
+    known = {"dense", "bm25", *extra_names}
     unknown = set(weights) - known
     if unknown or not any(weights.values()):
         raise ValueError(f"blend weights {weights}: use {sorted(known)}, at least one non-zero"
-                         + (f"; {sorted(unknown)} need session signals with them" if unknown else ""))
+                         + (f"; {sorted(unknown)} need session signals or judged neighbours with them"
+                            if unknown else ""))
     return dict(weights)
 
 
@@ -167,17 +194,19 @@ class RerankedRetriever:
 
 def make_retriever(kind: str, recommender: DenseRecommender, *, weights: dict[str, float] | None = None,
                    bm25_tokens: str = "bm25s", reranker=None, sessions=None,
-                   click_weights: dict[str, float] | None = None) -> Retriever:
+                   click_weights: dict[str, float] | None = None, neighbours=None) -> Retriever:
     """``weights`` (``blend`` only; default dense 1.0 + bm25 0.15) and ``bm25_tokens`` come from the config's
     ``[retrieval]`` table (:class:`coldstart.ranking.config.RetrievalConfig`); ``reranker`` is a
     :class:`coldstart.ranking.rerank.RerankerConfig` or None; ``sessions`` (a fitted
-    :class:`~coldstart.signals.sessions.SessionSignals`) and ``click_weights`` are for ``blend`` only."""
+    :class:`~coldstart.signals.sessions.SessionSignals`), ``click_weights`` and ``neighbours`` are for ``blend``
+    only. Callers normally build a :class:`coldstart.ranking.pipeline.RankingPipeline`, which maps the config
+    onto these arguments."""
     if kind not in RETRIEVERS:
         raise ValueError(f"unknown retriever {kind!r}: use one of {RETRIEVERS}")
-    if (sessions is not None or click_weights is not None) and kind != "blend":
-        raise ValueError(f"session signals need the 'blend' retriever, not {kind!r}")
+    if (sessions is not None or click_weights is not None or neighbours is not None) and kind != "blend":
+        raise ValueError(f"session signals and judged neighbours need the 'blend' retriever, not {kind!r}")
     first = _first_stage(kind, recommender, weights=weights, bm25_tokens=bm25_tokens, sessions=sessions,
-                         click_weights=click_weights)
+                         click_weights=click_weights, neighbours=neighbours)
     if reranker is None:
         return first
     from coldstart.ranking.rerank import Reranker
@@ -188,7 +217,7 @@ def make_retriever(kind: str, recommender: DenseRecommender, *, weights: dict[st
 
 
 def _first_stage(kind: str, recommender: DenseRecommender, *, weights, bm25_tokens: str, sessions,
-                 click_weights) -> Retriever:
+                 click_weights, neighbours) -> Retriever:
     dense = DenseRetriever(recommender)
     if kind == "dense":
         return dense
@@ -197,5 +226,5 @@ def _first_stage(kind: str, recommender: DenseRecommender, *, weights, bm25_toke
                                tokens=bm25_tokens)
     if kind == "blend":
         return BlendRetriever(recommender, lexical, weights or {"dense": 1.0, "bm25": 0.15}, sessions=sessions,
-                              click_weights=click_weights)
+                              click_weights=click_weights, neighbours=neighbours)
     return lexical if kind == "bm25" else HybridRetriever(dense, lexical)

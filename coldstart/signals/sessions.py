@@ -3,12 +3,12 @@
 One object fitted once from training sessions over a fixed item list, asked per user: ``signals(clicks)`` gives
 each signal's ``(n,) float32`` scores in ``ids`` order, ready for :func:`coldstart.ranking.fusion.blend` next to the content
 signals (the encoder's cosine, BM25). Used by the ``blend`` retriever (``coldstart search --sessions``) and the
-benchmarks. Signal names are those of ``[retrieval.sessions]``: ``covisit``, ``category``, ``brand`` (one per
+benchmarks. Signal names are those of ``[retrieval.clicks]``: ``covisit``, ``category``, ``brand`` (one per
 attribute that has labels) and ``popularity`` (``log1p`` of the sessions an item is in).
 
-Sessions and attributes are read from JSON Lines ``{"user_id": ..., "items": [...]}`` and a table with an
-``item_id`` column plus ``category`` and/or ``brand`` (Parquet, CSV or JSON Lines); items missing from the item
-list are counted and skipped, never an error: the catalog moves on while old sessions stay.
+Sessions are read from JSON Lines ``{"user_id": ..., "items": [...]}``, the labels by
+:func:`coldstart.catalog.attributes.read_attributes`; items missing from the item list are counted and skipped,
+never an error: the catalog moves on while old sessions stay.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from coldstart.catalog.attributes import ATTRIBUTES
 from coldstart.signals.covisit import CoVisitation, CoVisitConfig
 from coldstart.signals.transitions import AttributeTransitions, TransitionConfig
 
 logger = logging.getLogger(__name__)
 
-ATTRIBUTES = ("category", "brand")
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,22 @@ class SessionSignals:
     def names(self) -> tuple[str, ...]:
         return ("covisit", "popularity", *self.transitions)
 
+    @classmethod
+    def from_files(cls, item_ids: Sequence[str], sessions: str | Path, *, attributes: str | Path | None = None,
+                   config=None) -> "SessionSignals":
+        """Fitted from a sessions file (and, for the category/brand signals, an attributes table), with the
+        co-visitation and transition settings of ``config`` (a :class:`coldstart.ranking.config.RetrievalConfig`)."""
+        from coldstart.catalog.attributes import read_attributes
+        from coldstart.evaluation.trec import read_sessions
+        from coldstart.ranking.config import RetrievalConfig
+
+        config = config or RetrievalConfig()
+        labels = read_attributes(attributes, pattern=config.attributes_pattern) if attributes else {}
+        fitted = cls(item_ids, (s.items for s in read_sessions(sessions)), labels=labels, covisit=config.covisit,
+                     transitions=config.transitions)
+        logger.info("session signals from %s: %s", sessions, fitted.info)
+        return fitted
+
     def signals(self, clicks: Sequence[str]) -> dict[str, np.ndarray]:
         """``{name: (n,) float32}`` in ``ids`` order for one user's clicks (oldest first)."""
         return {"covisit": self.covisit.scores(clicks), "popularity": self.popularity,
@@ -83,30 +99,3 @@ def normalise_label(attribute: str, value) -> str:
         return ""
     value = str(value).strip()
     return re.sub(r"[\W_]+", "", value.lower()) if attribute == "brand" else value
-
-
-def read_attributes(uri: str | Path) -> dict[str, dict[str, str]]:
-    """``{"category": {item_id: label}, "brand": {...}}`` from a table with ``item_id`` and either column: a
-    Parquet / CSV / JSON Lines file or folder, local or S3, read as the catalog is. Rows without an ``item_id``
-    or unreadable are counted and logged with their source and row, never silently dropped."""
-    from coldstart.catalog.reader import iter_table_rows
-
-    out: dict[str, dict[str, str]] = {name: {} for name in ATTRIBUTES}
-    seen: set[str] = set()
-    rows = bad = 0
-    for source, row, record, problem in iter_table_rows(str(uri)):
-        rows += 1
-        if record is None or record.get("item_id") in (None, ""):
-            bad += 1
-            logger.warning("attributes %s row %d skipped: %s", source, row, problem or "no item_id")
-            continue
-        seen.update(record)
-        for name in ATTRIBUTES:
-            if record.get(name) not in (None, ""):
-                out[name][str(record["item_id"])] = str(record[name])
-    if "item_id" not in seen or not seen & set(ATTRIBUTES):
-        raise ValueError(f"{uri}: needs an item_id column and at least one of {ATTRIBUTES}; has {sorted(seen)}")
-    out = {name: labels for name, labels in out.items() if name in seen}
-    logger.info("attributes from %s: %d rows, %d skipped, labels %s", uri, rows, bad,
-                {n: len(v) for n, v in out.items()})
-    return out

@@ -18,18 +18,20 @@ from coldstart.training.pointwise import PointwiseExample, pointwise_examples
 logger = logging.getLogger(__name__)
 
 
-def read_catalog_texts(path: str | Path, *, id_col: str = "item_id", text_col: str | None = None) -> dict[str, str]:
-    """``item_id → text`` from a Parquet catalog; the text column is ``text`` or else ``title``."""
-    import pyarrow.parquet as pq
+def read_catalog_texts(uri: str | Path, schema=None) -> dict[str, str]:
+    """``item_id → text`` exactly as ``coldstart embed`` composes it: the catalog's own reader (Parquet, CSV or JSON
+    Lines; a file or a folder; local or S3) and the ``[schema]`` text template (a
+    :class:`coldstart.catalog.reader.CatalogSchema`; default: the ``title`` column), so the text a model is trained
+    on is the text its index is built from. Bad rows are quarantined and counted in the log, as when embedding."""
+    from coldstart.catalog.reader import CatalogSchema, validate_catalog
 
-    table = pq.read_table(path)
-    if text_col is None:
-        text_col = "text" if "text" in table.column_names else "title"
-    if id_col not in table.column_names or text_col not in table.column_names:
-        raise ValueError(f"{path}: need columns {id_col!r} and {text_col!r}, found {table.column_names}")
-    ids = table.column(id_col).to_pylist()
-    texts = table.column(text_col).to_pylist()
-    return {str(i): (t or "") for i, t in zip(ids, texts)}
+    catalog = validate_catalog(str(uri), schema or CatalogSchema())
+    catalog.require_rows()
+    if catalog.rows_quarantined:
+        logger.warning("catalog %s: %d of %d rows quarantined, not trained on (the same rows embedding quarantines)",
+                       uri, catalog.rows_quarantined, catalog.rows_read)
+    good = catalog.good
+    return dict(zip(good.column("item_id").to_pylist(), good.column("text").to_pylist()))
 
 
 def read_judgments(queries_path: str | Path, qrels_path: str | Path, texts: dict[str, str]

@@ -38,7 +38,7 @@ def test_unknown_keys_and_bad_values_are_refused():
     with pytest.raises(ValueError, match="negative_max_grade"):
         TrainConfig(negative_max_grade=3, relevant_min_grade=3)
     with pytest.raises(ValueError, match="unknown signals"):
-        retrieval_config_from_dict({"homedepot": {"dense": 1.0, "colbert": 1.0}})
+        retrieval_config_from_dict({"query": {"dense": 1.0, "colbert": 1.0}})
 
 
 def test_overrides_reach_nested_sections():

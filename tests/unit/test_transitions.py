@@ -1,5 +1,7 @@
 """Attribute transitions against hand-computed cases, the session signals that hold them, and attribute labels."""
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -51,8 +53,11 @@ def test_no_labels_gives_zeros():
     assert t.scores(["a"]).tolist() == [0.0, 0.0]
 
 
-def test_benchmark_attributes_from_text_or_columns(tmp_path):
-    from benchmarks.quality import item_attributes
+def test_attributes_from_text_with_the_configs_pattern_or_from_columns(tmp_path):
+    from coldstart.catalog.attributes import read_attributes
+    from coldstart.ranking.config import load_retrieval_config
+
+    pattern = load_retrieval_config(Path(__file__).parents[2] / "configs" / "train-cpu.toml").attributes_pattern
 
     texts = {
         "a": "PORTER-CABLE 4 1/2-Inch Sanding Roll. Industrial & Scientific Abrasive Products Sanding Rolls. PORTER-CABLE.",
@@ -61,14 +66,14 @@ def test_benchmark_attributes_from_text_or_columns(tmp_path):
     }
     path = tmp_path / "items.parquet"
     pq.write_table(pa.table({"item_id": list(texts), "text": list(texts.values())}), path)
-    labels = item_attributes(path, texts)
+    labels = read_attributes(path, pattern=pattern)
     assert labels["category"] == {"a": "Industrial & Scientific Abrasive Products Sanding Rolls",
                                   "b": "Industrial & Scientific Fasteners Staples"}
     assert labels["brand"] == {"a": "PORTER-CABLE", "b": "B & C Eagle"}
     # columns win over the text
     pq.write_table(pa.table({"item_id": ["a", "c"], "text": ["x", "y"], "category": ["tools", None],
                              "brand": ["Acme Inc.", "ACME inc"]}), path)
-    labels = item_attributes(path, texts)
+    labels = read_attributes(path, pattern=pattern)
     assert labels["category"] == {"a": "tools"}
     assert labels["brand"] == {"a": "Acme Inc.", "c": "ACME inc"}
 
@@ -90,7 +95,7 @@ def test_session_signals_normalise_brands_and_count_unknown_clicks():
 
 
 def test_read_attributes(tmp_path):
-    from coldstart.signals.sessions import read_attributes
+    from coldstart.catalog.attributes import read_attributes
 
     path = tmp_path / "attrs.csv"
     path.write_text("item_id,category,brand\ns1,sanding,3M\nw1,,Acme\n")
