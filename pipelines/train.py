@@ -28,6 +28,7 @@ from typing import Any, Mapping, Sequence
 
 from coldstart.training.config import TrainConfig
 from coldstart.training.pairs import Example
+from coldstart.training.worker import item_of, load_trainable
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +62,6 @@ def _storage(path: str):
     return path[len("s3://"):], pafs.S3FileSystem(**kwargs)
 
 
-def _batch_indices(order_for, step: int, global_batch: int, n: int, rank: int, world: int) -> list[int]:
-    """This worker's example indices at ``step``: global positions [step*B, (step+1)*B), rank-strided."""
-    out = []
-    for pos in range(step * global_batch + rank, (step + 1) * global_batch, world):
-        epoch, offset = divmod(pos, n)
-        out.append(int(order_for(epoch)[offset]))
-    return out
-
-
 def train_loop(loop_config: dict[str, Any]) -> None:
     """Runs on every Ray Train worker."""
     import ray.train
@@ -80,8 +72,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     from coldstart.training.adversarial import make_attack
     from coldstart.encoders.model_source import resolve_model_dir
     from coldstart.training.sampling import epoch_order, item_indices
-    from coldstart.training.pointwise import make_pair_batch, pointwise_step
-    from coldstart.training.step import make_batch, train_step
+    from coldstart.training.worker import batch_indices, make_augmenter_for, run_step
 
     config: TrainConfig = loop_config["config"]
     examples: list[Example] = loop_config["examples"]
@@ -100,7 +91,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
     attack = make_attack(model, config.adversarial)
-    augment = _make_augmenter(config)
+    augment = make_augmenter_for(config)
 
     start = 0
     checkpoint = ray.train.get_checkpoint()
@@ -134,23 +125,11 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             time.sleep(10)
             os._exit(1)
         rng = random.Random(config.seed * 1_000_003 + step * 101 + rank)
-        idx = _batch_indices(order_for, step, global_batch, len(examples), rank, world)
+        idx = batch_indices(order_for, step, global_batch, len(examples), rank, world)
         chosen = [examples[i] for i in idx]
-        if config.objective == "cross_encoder":
-            pairs = make_pair_batch(chosen, texts, rng=rng, item_ids=catalog_ids,
-                                    random_negatives=config.random_negatives, augment=augment)
-            out = pointwise_step(model, tokenizer, pairs, attack=attack, optimizer=optimizer, scheduler=scheduler,
-                                 max_length=config.max_length, grad_clip=config.grad_clip, device=device,
-                                 no_sync=no_sync)
-            n_pairs = len(pairs.queries)
-        else:
-            batch = make_batch(chosen, texts, hard_negatives=config.hard_negatives, rng=rng, augment=augment,
-                               graded_partners=config.graded_partners)
-            out = train_step(model, tokenizer, batch, attack=attack, optimizer=optimizer, scheduler=scheduler,
-                             temperature=config.temperature, graded_weight=config.graded_weight,
-                             graded_scale=config.graded_scale, pooling=config.pooling, max_length=config.max_length,
-                             grad_clip=config.grad_clip, device=device, no_sync=no_sync)
-            n_pairs = len(chosen)
+        out, n_pairs = run_step(config, model, tokenizer, chosen, texts, rng=rng, catalog_ids=catalog_ids,
+                                attack=attack, optimizer=optimizer, scheduler=scheduler, device=device,
+                                augment=augment, no_sync=no_sync)
         done_since += 1
         pairs_since += n_pairs
         last = step + 1 == config.max_steps
@@ -181,23 +160,6 @@ def train_loop(loop_config: dict[str, Any]) -> None:
                             metrics["pairs_per_s"])
 
 
-def item_of(example) -> str:
-    """The product of a training example: a bi-encoder Example's positive or a cross-encoder pair's item."""
-    return example.item if hasattr(example, "item") else example.positive
-
-
-def load_trainable(model_dir, objective: str):
-    """The Hugging Face model a run trains: the bare encoder, or a one-label sequence classifier."""
-    from transformers import AutoModel, AutoModelForSequenceClassification
-
-    if objective == "cross_encoder":
-        return AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1)
-    try:
-        return AutoModel.from_pretrained(model_dir, add_pooling_layer=False)  # unused pooler breaks DDP
-    except TypeError:
-        return AutoModel.from_pretrained(model_dir)
-
-
 def _sum_over_workers(count: int) -> int:
     import torch
 
@@ -215,30 +177,6 @@ def _first_crash(config: TrainConfig, *, resumed: bool) -> bool:
     except FileExistsError:
         return False
     return True
-
-
-def _make_augmenter(config: TrainConfig):
-    """The query augmenter on this worker, or None. Built from :mod:`coldstart.training.augment` (synonyms, typos, BT)."""
-    settings = config.augment
-    if not settings.enabled:
-        return None
-    from coldstart.training.augment.config import AugmentConfig, SynonymConfig, make_augmenter
-    from coldstart.training.augment.typos import TypoConfig
-
-    bt = None
-    if settings.backtranslation_model and settings.backtranslation_prob > 0:
-        from coldstart.training.augment.backtranslate import BackTranslationConfig
-
-        forward, _, backward = settings.backtranslation_model.partition(",")
-        bt = BackTranslationConfig(forward_model=forward.strip(), backward_model=backward.strip())
-    return make_augmenter(AugmentConfig(
-        synonyms=SynonymConfig(files=settings.synonym_files) if settings.synonym_prob > 0 else None,
-        synonym_prob=settings.synonym_prob,
-        typos=TypoConfig() if settings.typo_prob > 0 else None,
-        typo_prob=settings.typo_prob,
-        backtranslation=bt,
-        backtranslation_prob=settings.backtranslation_prob,
-    ))
 
 
 def run_training(
