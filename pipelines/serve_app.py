@@ -7,7 +7,7 @@ Three deployments, composed with deployment handles, and a fourth when a re-rank
 - :class:`Retriever` serves the live index version (:class:`~coldstart.artifacts.live_index.LiveIndex`: loaded and verified
   at start, swapped when a new one is published, a refused one never replaces the last good one). Users that
   arrive together are searched in one index call, then re-ranked with MMR when they asked for diversity.
-- :class:`PairRanker` (only with ``reranker=`` in the args) re-scores the top ``rerank_depth`` candidates of every
+- :class:`Reranker` (only with ``reranker=`` in the args) re-scores the top ``rerank_depth`` candidates of every
   request that has a query with the cross-encoder (:mod:`coldstart.ranking.rerank`); requests that arrive together share
   one forward pass. Clicks-only and diversity requests keep the retriever's order.
 - :class:`Ingress` is the FastAPI app: validation with messages that say what to change, ``/recommend``,
@@ -159,7 +159,7 @@ class Retriever:
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
-class PairRanker:
+class Reranker:
     def __init__(self, args: ServeAppArgs):
         from coldstart.ranking.rerank import CrossEncoder
 
@@ -375,11 +375,11 @@ def build_app(args: ServeAppArgs, *, runtime_env: dict[str, Any] | None = None) 
     """The deployments wired together (the re-ranker only when ``args.reranker`` names one). ``runtime_env``
     (e.g. ``{"env_vars": {"AWS_ENDPOINT_URL": …}}``) goes to every replica, as an application's ``runtime_env`` in a
     config file does."""
-    ingress, encoder, retriever, ranker = Ingress, QueryEncoder, Retriever, PairRanker
+    ingress, encoder, retriever, ranker = Ingress, QueryEncoder, Retriever, Reranker
     if runtime_env:
         ingress, encoder, retriever, ranker = (
             d.options(ray_actor_options={**d.ray_actor_options, "runtime_env": runtime_env})
-            for d in (Ingress, QueryEncoder, Retriever, PairRanker))
+            for d in (Ingress, QueryEncoder, Retriever, Reranker))
     return ingress.bind(encoder.bind(args), retriever.bind(args), args,
                         ranker.bind(args) if args.reranker else None)
 

@@ -32,7 +32,9 @@ RETRIEVERS = ("dense", "bm25", "hybrid", "blend")
 Ranking = list[tuple[str, float]]
 
 
-class Retriever(Protocol):
+class RankingStage(Protocol):
+    """Any first stage or re-ranked stage (not the Serve app's ``Retriever``, which is a deployment)."""
+
     def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]: ...
 
 
@@ -78,7 +80,7 @@ class LexicalRetriever:
 class HybridRetriever:
     """Reciprocal rank fusion (``rrf_k``) of the dense and lexical top ``depth``."""
 
-    def __init__(self, dense: Retriever, lexical: Retriever, *, depth: int = 100, rrf_k: int = 60):
+    def __init__(self, dense: RankingStage, lexical: RankingStage, *, depth: int = 100, rrf_k: int = 60):
         self.dense, self.lexical, self.depth, self.rrf_k = dense, lexical, depth, rrf_k
 
     def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
@@ -180,7 +182,7 @@ class RerankedRetriever:
 
     A clicks-only request has no query for the cross-encoder to read: it keeps the first stage's ranking."""
 
-    def __init__(self, first: Retriever, reranker):
+    def __init__(self, first: RankingStage, reranker):
         self.first, self.reranker = first, reranker
 
     def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
@@ -194,7 +196,7 @@ class RerankedRetriever:
 
 def make_retriever(kind: str, recommender: DenseRecommender, *, weights: dict[str, float] | None = None,
                    bm25_tokens: str = "bm25s", reranker=None, sessions=None,
-                   click_weights: dict[str, float] | None = None, neighbours=None) -> Retriever:
+                   click_weights: dict[str, float] | None = None, neighbours=None) -> RankingStage:
     """``weights`` (``blend`` only; default dense 1.0 + bm25 0.15) and ``bm25_tokens`` come from the config's
     ``[retrieval]`` table (:class:`coldstart.ranking.config.RetrievalConfig`); ``reranker`` is a
     :class:`coldstart.ranking.rerank.RerankerConfig` or None; ``sessions`` (a fitted
@@ -217,7 +219,7 @@ def make_retriever(kind: str, recommender: DenseRecommender, *, weights: dict[st
 
 
 def _first_stage(kind: str, recommender: DenseRecommender, *, weights, bm25_tokens: str, sessions,
-                 click_weights, neighbours) -> Retriever:
+                 click_weights, neighbours) -> RankingStage:
     dense = DenseRetriever(recommender)
     if kind == "dense":
         return dense
