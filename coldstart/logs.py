@@ -16,5 +16,5 @@ def setup_logging(verbose: bool) -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    for noisy in ("faiss.loader", "ray.data", "urllib3", "botocore"):
+    for noisy in ("faiss.loader", "ray.data", "urllib3", "botocore", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

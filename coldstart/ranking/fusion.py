@@ -14,6 +14,10 @@ of the same catalog into one (BM25 + dense rank fusion is the "hybrid" baseline)
 Both functions return one such list. Ties in the fused score keep the order in which items are first met
 when the input lists are read one after another, each from the top, so results are deterministic.
 
+Why not ``ranx.fuse``: it fuses whole offline runs (``Run`` objects, numba-compiled), 280x slower than this on the
+1,171 Home Depot dev queries and with its own order for ties; fusion here runs per request, on the serving path
+too (BENCHMARKS.md, issue 11).
+
 **Re-ranking** (:func:`fuse_rerank`): a cross-encoder's scores over the first stage's top candidates, z-scored
 beside the first stage's own.
 """
