@@ -35,25 +35,31 @@ logger = logging.getLogger("benchmarks.quality")
 RUN_DEPTH = 100
 
 
-def published(catalog: Path, *, text_col: str, model: str, config_path: str | None, cache: Path | None) -> JobConfig:
-    """``catalog`` embedded by ``model`` and published into a store of its own under ``cache`` (one per catalog and
-    model, so switching models does not re-embed); the job config that names it, with the file's other sections."""
+def published(catalog: Path, *, text_col: str, model: str, config_path: str | None, cache: Path | None,
+              backend: str | None = None) -> JobConfig:
+    """``catalog`` embedded by ``model`` (on ``backend``, default the config's) and published into a store of its own
+    under ``cache`` (one per catalog, model and backend, so switching does not re-embed); the job config that names
+    it, with the file's other sections."""
     from coldstart.encoders.model_source import resolve_model_dir
     from coldstart.publish import embed_in_process, publish_catalog
 
     root = Path(cache) if cache is not None else Path(tempfile.mkdtemp(prefix="coldstart-bench-"))
-    key = hashlib.sha256(f"{Path(catalog).resolve()}\0{resolve_model_dir(model)}".encode()).hexdigest()[:16]
-    job = load_config(config_path).replace(catalog=str(catalog), store=str(root / f"store-{key}"),
-                                           schema__text_cols=(text_col,), encoder__model=model)
+    job = load_config(config_path).replace(schema__text_cols=(text_col,), encoder__model=model,
+                                           encoder__backend=backend)
+    name = f"{Path(catalog).resolve()}\0{resolve_model_dir(model)}"
+    name += "" if job.encoder.backend == "torch" else f"\0{job.encoder.backend}"
+    key = hashlib.sha256(name.encode()).hexdigest()[:16]
+    job = job.replace(catalog=str(catalog), store=str(root / f"store-{key}"))
     result = publish_catalog(job, embed=embed_in_process)
     logger.info("%s with %s: version %s (%s)", catalog, model, result.version,
                 "embedded now" if result.published else "already published")
     return job
 
 
-def homedepot(data: Path, *, model: str, config_path: str | None, cache: Path | None) -> JobConfig:
+def homedepot(data: Path, *, model: str, config_path: str | None, cache: Path | None,
+              backend: str | None = None) -> JobConfig:
     return published(data / "homedepot" / "catalog.parquet", text_col="title", model=model, config_path=config_path,
-                     cache=cache)
+                     cache=cache, backend=backend)
 
 
 def scientific(data: Path, *, config_path: str | None, cache: Path | None) -> JobConfig:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from coldstart.config import config_from_flags as job_config
+from coldstart.encoders.onnx_backend import BACKENDS
 from coldstart.logs import setup_logging
 
 logger = logging.getLogger("coldstart")
@@ -136,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--store", help="artifact store: local path, file://… or s3://bucket/prefix")
         p.add_argument("--model", help="encoder: 'default', a Hugging Face model dir or s3:// prefix")
         p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+        p.add_argument("--backend", choices=BACKENDS, help="encoder runtime: torch (default), onnx (fp32) or "
+                       "onnx-int8 (dynamic int8, CPU); the ONNX files are exported once per model and cached")
         if catalog:
             p.add_argument("--catalog", help="catalog file or folder/prefix (Parquet, CSV, JSON Lines)")
             p.add_argument("--id-col", help="id column (default item_id)")

@@ -8,6 +8,7 @@ section is optional and every field has a default that works on a laptop::
 
     [schema]   id_col = "item_id"; text_cols = ["title", "brand", "categories"]; template = "{title}. {brand}"
     [encoder]  model = "default"; pooling = "mean"; max_length = 128; batch_size = 64; device = "auto"
+               backend = "torch"             # or onnx / onnx-int8 (CPU; exported once per model, cached)
     [index]    kind = "flat"                 # or hnsw / ivf_pq / ivf_sq8
     [embed]    actors = 2; cpus_per_actor = 0.5; gpus_per_actor = 0; threads_per_actor = 1
     [profile]  query_weight = 0.5; click_decay = 0.7
@@ -132,6 +133,7 @@ def config_from_flags(args) -> JobConfig:
         schema__template=getattr(args, "template", None),
         encoder__model=getattr(args, "model", None),
         encoder__device=getattr(args, "device", None),
+        encoder__backend=getattr(args, "backend", None),
         index__kind=getattr(args, "index", None),
         embed__actors=getattr(args, "actors", None),
     )

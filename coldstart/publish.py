@@ -102,7 +102,9 @@ def publish_catalog(config: JobConfig, embed: EmbedStep = embed_in_process) -> E
 
     encoder = describe_encoder(config.encoder)
     live_version, live_table, live_encoder = _live_items(store) if config.embed.incremental else (None, None, None)
-    same_encoder = live_encoder is not None and live_encoder.fingerprint == encoder.fingerprint
+    # the same space and the same backend: a version never mixes vectors from two backends
+    same_encoder = (live_encoder is not None and live_encoder.fingerprint == encoder.fingerprint
+                    and live_encoder.backend == encoder.backend)
     plan: EmbeddingPlan = plan_embedding(catalog.good, live_table, same_encoder=same_encoder)
     counts = {**catalog.counts(), **plan.counts(), "embedded": int(len(plan.embed_rows)),
               "carried_over": int(len(plan.unchanged_rows))}
@@ -113,8 +115,8 @@ def publish_catalog(config: JobConfig, embed: EmbedStep = embed_in_process) -> E
         return EmbedResult(version=live_version, published=False, counts=counts,
                            seconds={**seconds, "total": time.perf_counter() - t0}, store=store.uri, removed=removed)
     if live_encoder is not None and not same_encoder:
-        logger.info("the encoder changed since version %s (%s → %s): re-embedding everything", live_version,
-                    live_encoder.fingerprint[:12], encoder.fingerprint[:12])
+        logger.info("the encoder changed since version %s (%s %s → %s %s): re-embedding everything", live_version,
+                    live_encoder.fingerprint[:12], live_encoder.backend, encoder.fingerprint[:12], encoder.backend)
     logger.info("embedding %d products (%d new, %d changed), carrying over %d, dropping %d",
                 counts["embedded"], counts["new"], counts["changed"], counts["carried_over"], counts["deleted"])
 

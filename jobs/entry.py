@@ -25,6 +25,7 @@ from typing import Callable
 # The CLI's rules (from the library, not the CLI) for "config file, then flags override it" and for logging, shared on purpose so that
 # `coldstart embed` and `python -m jobs.reembed` can never disagree about what a flag means.
 from coldstart.config import config_from_flags as job_config  # noqa: F401  (re-exported for the jobs)
+from coldstart.encoders.onnx_backend import BACKENDS
 from coldstart.logs import setup_logging
 
 STORE_ENV = "COLDSTART_STORE"
@@ -36,6 +37,8 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--store", default=os.environ.get(STORE_ENV) or None,
                         help=f"override the config's store: local path, file://… or s3://bucket/prefix "
                              f"(default: ${STORE_ENV} when set)")
+    parser.add_argument("--backend", choices=BACKENDS, help="override the config's [encoder] backend: torch, onnx "
+                        "or onnx-int8")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
     return parser
 

@@ -39,10 +39,22 @@ class VersionRejected(RuntimeError):
 @dataclass(frozen=True)
 class EncoderInfo:
     name: str
-    fingerprint: str
+    fingerprint: str  # the vector space: weights, tokenizer, pooling, max length (not the runtime)
     dim: int
     pooling: str
     max_length: int
+    backend: str = "torch"  # what computed the vectors: torch, onnx (fp32) or onnx-int8; older manifests: torch
+
+
+# Which item-vector backends a query backend may search (the query's backend → the version's). torch and onnx are
+# the same fp32 arithmetic (cosine ≥ 0.9999); int8 vectors are close enough to fp32 ones that mixing them costs
+# ≤ 0.2 % of Home Depot dev NDCG@10 (BENCHMARKS.md, issue 13), so every pair is accepted — this table is where a
+# backend whose loss is not acceptable would be refused.
+COMPATIBLE_BACKENDS: dict[str, frozenset[str]] = {
+    "torch": frozenset({"torch", "onnx", "onnx-int8"}),
+    "onnx": frozenset({"torch", "onnx", "onnx-int8"}),
+    "onnx-int8": frozenset({"torch", "onnx", "onnx-int8"}),
+}
 
 
 @dataclass(frozen=True)
@@ -145,8 +157,9 @@ def read_manifest(store: ArtifactStore, version: str) -> Manifest:
     return Manifest.from_json(store.read_bytes(f"{version_prefix(version)}/manifest.json"))
 
 
-def check_encoder(manifest: Manifest, *, fingerprint: str, dim: int) -> None:
-    """Refuse a version embedded by another encoder: its vectors live in a different space."""
+def check_encoder(manifest: Manifest, *, fingerprint: str, dim: int, backend: str = "torch") -> None:
+    """Refuse a version embedded by another encoder (its vectors live in a different space), or by a backend whose
+    vectors this query backend may not be compared with (:data:`COMPATIBLE_BACKENDS`)."""
     if manifest.encoder.dim != dim:
         raise VersionRejected(
             f"version {manifest.version} has dimension {manifest.encoder.dim} but the encoder produces {dim}: "
@@ -158,6 +171,13 @@ def check_encoder(manifest: Manifest, *, fingerprint: str, dim: int) -> None:
             f"version {manifest.version} was embedded with encoder {manifest.encoder.name} "
             f"(fingerprint {manifest.encoder.fingerprint[:12]}), not with this one ({fingerprint[:12]}): "
             "re-embed the catalog with this encoder, or serve the encoder the version was built with"
+        )
+    items = manifest.encoder.backend
+    if items not in COMPATIBLE_BACKENDS.get(backend, frozenset()):
+        raise VersionRejected(
+            f"version {manifest.version} holds {items} vectors, which {backend} queries may not search: re-embed "
+            f"the catalog with `--backend {backend}`, or query with one of "
+            f"{sorted(b for b, ok in COMPATIBLE_BACKENDS.items() if items in ok)}"
         )
 
 

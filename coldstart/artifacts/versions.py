@@ -155,7 +155,7 @@ def load_version(
         raise LookupError(f"no index version is published in {store.uri}: run `coldstart embed` first")
     manifest = read_manifest(store, version)
     if expect is not None:
-        check_encoder(manifest, fingerprint=expect.fingerprint, dim=expect.dim)
+        check_encoder(manifest, fingerprint=expect.fingerprint, dim=expect.dim, backend=expect.backend)
     table = pq.read_table(io.BytesIO(read_verified(store, manifest, ITEMS_FILE)))
     if table.num_rows != manifest.rows:
         raise VersionRejected(f"version {version}: items.parquet has {table.num_rows} rows, manifest says {manifest.rows}")

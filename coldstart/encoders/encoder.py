@@ -41,8 +41,16 @@ class EncoderConfig:
     batch_size: int = 64
     device: str = "auto"
     num_threads: int | None = None
+    backend: str = "torch"  # torch / onnx (fp32 ONNX Runtime) / onnx-int8 (dynamic int8): coldstart.encoders.onnx_backend
 
     def __post_init__(self) -> None:
+        from coldstart.encoders.onnx_backend import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ValueError(f"encoder.backend={self.backend!r}: use one of {BACKENDS}")
+        if self.backend != "torch" and self.device.startswith("cuda"):
+            raise ValueError(f"encoder.backend={self.backend!r} runs on the CPU: use backend 'torch' on a GPU, or "
+                             "device 'cpu' / 'auto'")
         if self.pooling not in POOLINGS:
             raise ValueError(f"encoder.pooling={self.pooling!r}: use one of {POOLINGS}")
         if not 1 <= self.max_length <= 8192:
@@ -98,6 +106,7 @@ def _info(config: EncoderConfig, model_dir, dim: int) -> EncoderInfo:
         dim=dim,
         pooling=config.pooling,
         max_length=config.max_length,
+        backend=config.backend,
     )
 
 
@@ -105,25 +114,41 @@ class Encoder:
     """Loads the model once; :meth:`encode` maps texts to ``(n, dim) float32`` L2-normalised vectors."""
 
     def __init__(self, config: EncoderConfig = EncoderConfig()):
-        import torch
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
         self.config = config
         self.model_dir = resolve_model_dir(config.model)
-        self.device = resolve_device(config.device)
-        if config.num_threads:
-            torch.set_num_threads(config.num_threads)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        # No pooler: we pool ourselves, and an unused pooler breaks DDP when the same loader is used to train.
-        try:
-            self.model = AutoModel.from_pretrained(self.model_dir, add_pooling_layer=False)
-        except TypeError:  # model classes without a pooler do not take the argument
-            self.model = AutoModel.from_pretrained(self.model_dir)
-        self.model.to(self.device).eval()
-        self.dim = int(self.model.config.hidden_size)
+        self.model = self._runner = None
+        if config.backend == "torch":
+            import torch
+            from transformers import AutoModel
+
+            self.device = resolve_device(config.device)
+            if config.num_threads:
+                torch.set_num_threads(config.num_threads)
+            # No pooler: we pool ourselves, and an unused pooler breaks DDP when the same loader is used to train.
+            try:
+                self.model = AutoModel.from_pretrained(self.model_dir, add_pooling_layer=False)
+            except TypeError:  # model classes without a pooler do not take the argument
+                self.model = AutoModel.from_pretrained(self.model_dir)
+            self.model.to(self.device).eval()
+            self.dim = int(self.model.config.hidden_size)
+        else:
+            from transformers import AutoConfig
+
+            from coldstart.encoders.onnx_backend import OnnxRunner, onnx_model_path
+
+            self.device = "cpu"
+            self.dim = int(AutoConfig.from_pretrained(self.model_dir).hidden_size)
+            fingerprint = encoder_fingerprint(self.model_dir, pooling=config.pooling, max_length=config.max_length)
+            path = onnx_model_path(self.model_dir, fingerprint=fingerprint, backend=config.backend,
+                                   pooling=config.pooling, max_length=config.max_length)
+            self._runner = OnnxRunner(path, num_threads=config.num_threads)
         self._info = _info(config, self.model_dir, self.dim)
         self.fingerprint, self.name = self._info.fingerprint, self._info.name
-        logger.info("encoder %s on %s (dim %d, fingerprint %s)", self.name, self.device, self.dim, self.fingerprint[:12])
+        logger.info("encoder %s (%s) on %s (dim %d, fingerprint %s)", self.name, config.backend, self.device,
+                    self.dim, self.fingerprint[:12])
 
     def info(self) -> EncoderInfo:
         return self._info
@@ -146,9 +171,10 @@ class Encoder:
         for start in range(0, len(order), batch_size):
             rows = order[start:start + batch_size]
             batch = self.tokenizer.pad(
-                {key: [encoded[key][i] for i in rows] for key in encoded.keys()}, return_tensors="pt"
+                {key: [encoded[key][i] for i in rows] for key in encoded.keys()},
+                return_tensors="pt" if self._runner is None else "np",
             )
-            out[rows] = self._forward(batch)
+            out[rows] = self._forward(batch) if self._runner is None else self._runner(batch)
         return out
 
     def _forward(self, batch) -> np.ndarray:

@@ -9,6 +9,7 @@ same config file.
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -30,7 +31,10 @@ class ServeAppArgs(BaseModel):
                        "Hugging Face directory or s3://… prefix. Must be the encoder the index was built with.")
     max_length: int = Field(128, ge=1, le=8192, description="Tokens the encoder reads; longer queries are cut.")
     pooling: str = Field("mean", pattern="^(" + "|".join(POOLINGS) + ")$")
-    torch_threads: int = Field(1, ge=1, le=64, description="torch intra-op threads per encoder replica.")
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field("torch", description=(
+        "Encoder runtime: torch, onnx (fp32) or onnx-int8 (dynamic int8, CPU); exported once per model and cached."))
+    torch_threads: int = Field(1, ge=1, le=64, description="Encoder intra-op threads per encoder replica (torch or "
+                               "ONNX Runtime).")
     faiss_threads: int = Field(1, ge=1, le=64, description="FAISS OpenMP threads per retriever replica.")
 
     batch_max_size: int = Field(32, ge=1, le=512, description="Most queries encoded in one forward pass.")
@@ -69,7 +73,7 @@ class ServeAppArgs(BaseModel):
 
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(model=self.model, pooling=self.pooling, max_length=self.max_length,
-                             batch_size=self.batch_max_size, num_threads=self.torch_threads)
+                             batch_size=self.batch_max_size, num_threads=self.torch_threads, backend=self.backend)
 
     def reranker_config(self):
         """The re-ranker's :class:`~coldstart.ranking.rerank.RerankerConfig`, or None when none is configured."""
