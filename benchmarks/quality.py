@@ -41,12 +41,13 @@ def published(catalog: Path, *, text_col: str, model: str, config_path: str | No
     under ``cache`` (one per catalog, model and backend, so switching does not re-embed); the job config that names
     it, with the file's other sections."""
     from coldstart.encoders.model_source import resolve_model_dir
+    from coldstart.encoders.multilingual import is_multilingual
     from coldstart.publish import embed_in_process, publish_catalog
 
     root = Path(cache) if cache is not None else Path(tempfile.mkdtemp(prefix="coldstart-bench-"))
     job = load_config(config_path).replace(schema__text_cols=(text_col,), encoder__model=model,
                                            encoder__backend=backend)
-    name = f"{Path(catalog).resolve()}\0{resolve_model_dir(model)}"
+    name = f"{Path(catalog).resolve()}\0{model if is_multilingual(model) else resolve_model_dir(model)}"
     name += "" if job.encoder.backend == "torch" else f"\0{job.encoder.backend}"
     key = hashlib.sha256(name.encode()).hexdigest()[:16]
     job = job.replace(catalog=str(catalog), store=str(root / f"store-{key}"))

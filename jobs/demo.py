@@ -4,7 +4,8 @@
 2. embed it with the Ray Data job and publish an index version to ``<workdir>/store``;
 3. answer new-user requests — a query; a query plus two clicks; clicks only — and print the products.
 
-Run it as ``coldstart demo`` or ``python -m jobs.demo``.
+Run it as ``coldstart demo`` or ``python -m jobs.demo``; ``--model multilingual`` (the packaged USE v3) shows the
+Chinese query finding Chinese and English running shoes by meaning.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ def run_demo(workdir: Path, *, model: str = "default", out=sys.stdout) -> dict:
         "query 'chair' + clicked two garden chairs": UserRequest(query="chair", clicks=tuple(garden)),
         "clicks only: two running shoes": UserRequest(clicks=tuple(running)),
         "query 'Nike鞋'": UserRequest(query="Nike鞋"),
+        # no brand, no Latin letter: only an encoder that reads Chinese (--model multilingual) ranks by meaning
+        "query '跑步鞋' (running shoes, in Chinese)": UserRequest(query="跑步鞋"),
     }
     answers = {}
     for label, request in requests.items():

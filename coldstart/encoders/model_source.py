@@ -49,6 +49,10 @@ def resolve_model_dir(uri: str | None) -> Path:
     """Return a local directory holding the model files named by ``uri`` (see module docstring)."""
     if uri in (None, "", DEFAULT_MODEL):
         return packaged_model_dir()
+    if uri == "multilingual":
+        raise ValueError("model 'multilingual' is the packaged USE v3 encoder (numpy), not a Hugging Face "
+                         "directory: it encodes catalogs and queries, but fine-tuning, a re-ranker and the ONNX "
+                         "backends need a Hugging Face model directory")
     text = str(uri)
     parsed = urlparse(text)
     if parsed.scheme == "s3":

@@ -31,19 +31,13 @@ class QueryEmbedding:
     batch_size: int = 0  # distinct texts in the forward pass that computed it; 0 for a cache hit
 
 
-def tokenizer_lowercases(tokenizer) -> bool:
-    """Whether the tokenizer maps upper and lower case to the same tokens (uncased models such as MiniLM)."""
-    probe = "Nike Office CHAIR"
-    return tokenizer(probe)["input_ids"] == tokenizer(probe.lower())["input_ids"]
-
-
 class CachedQueryEncoder:
     """An :class:`~coldstart.encoders.encoder.Encoder` with a bounded LRU of query vectors in front of it."""
 
     def __init__(self, encoder: Encoder, *, cache_size: int):
         self.encoder = encoder
         self.cache: QueryCache[QueryEmbedding] = QueryCache(cache_size)
-        self.lowercase = tokenizer_lowercases(encoder.tokenizer)
+        self.lowercase = encoder.lowercases
         self.max_length = encoder.config.max_length
 
     def key(self, text: str) -> str:

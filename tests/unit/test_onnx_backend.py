@@ -99,3 +99,22 @@ def test_a_reader_refuses_item_vectors_its_backend_may_not_search(tmp_path, tiny
     monkeypatch.setitem(manifest.COMPATIBLE_BACKENDS, "torch", frozenset({"torch", "onnx"}))
     with pytest.raises(VersionRejected, match="re-embed the catalog with `--backend torch`"):
         load_version(open_store(job.store), expect=torch_info)
+
+
+def test_a_pruned_student_has_fewer_layers_and_learns_the_teachers_vectors(tmp_path):
+    from transformers import AutoConfig
+
+    from coldstart.training.prune import PruneConfig, prune_and_distil
+    from tests.fixtures.models import save_tiny_bert
+
+    teacher = save_tiny_bert(tmp_path / "teacher", layers=4, initializer_range=0.3)  # layers that matter
+    texts = [f"{a} {b}" for a in ("red", "blue", "green", "steel", "oak") for b in ("chair", "lamp", "drill", "hose")]
+    summary = prune_and_distil(teacher, texts, tmp_path / "student",
+                               PruneConfig(keep=(0, 2), steps=60, batch_size=8, lr=1e-3, max_length=16))
+    assert AutoConfig.from_pretrained(tmp_path / "student").num_hidden_layers == 2
+    assert summary["probe_loss_before"] > 0.01  # dropping two of four layers moved the vectors
+    assert summary["probe_loss_after"] < summary["probe_loss_before"] / 2
+    student = Encoder(EncoderConfig(model=str(tmp_path / "student"), device="cpu", max_length=16))
+    assert student.encode(texts).shape == (len(texts), 32)  # an ordinary model directory: it encodes
+    with pytest.raises(ValueError, match="cannot keep"):
+        prune_and_distil(teacher, texts, tmp_path / "x", PruneConfig(keep=(0, 5), steps=0))
