@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -168,23 +169,47 @@ def _iter_rows(source: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | No
                 yield row, None, "a JSON line must be an object"
                 continue
             yield row, record, None
-    else:  # CSV, decoded per field so that one bad byte costs one row, not the file
-        lines = data.splitlines(keepends=True)
-        header = next(csv.reader([lines[0].decode("utf-8-sig", errors="replace")])) if lines else []
-        for row, raw in enumerate(lines[1:], start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                yield row, None, f"invalid UTF-8 at byte {err.start}"
-                continue
-            if not text.strip():
-                yield row, None, "blank line"
-                continue
-            values = next(csv.reader([text]))
-            if len(values) != len(header):
-                yield row, None, f"has {len(values)} fields, the header has {len(header)}"
-                continue
-            yield row, dict(zip(header, values)), None
+    else:
+        yield from _iter_csv(data)
+
+
+_BAD_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape decodes an invalid UTF-8 byte to
+
+
+def _iter_csv(data: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """CSV records by the ``csv`` module over the whole file, so a quoted field may hold commas and newlines
+    (``"Garden hose,⏎50 ft"`` is one title). Bytes that are not UTF-8 survive decoding as surrogates and cost only
+    the record they are in; row numbers count records, not physical lines."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    if text.startswith("\ufeff"):  # a byte-order mark is not part of the first column's name
+        text = text[1:]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, [])
+    except csv.Error as err:
+        raise CatalogError(f"the CSV header does not parse: {err}") from err
+    row = 0
+    while True:
+        row += 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:  # e.g. a NUL byte; the reader goes on with the next line
+            yield row, None, f"not valid CSV ({err}; line {reader.line_num})"
+            continue
+        if not values or not any(v.strip() for v in values):
+            yield row, None, "blank line"
+            continue
+        bad = next((n for n, v in enumerate(values) if _BAD_BYTE.search(v)), None)
+        if bad is not None:
+            where = f"field {header[bad]!r}" if bad < len(header) else f"field {bad + 1}"
+            yield row, None, f"invalid UTF-8 in {where} (line {reader.line_num})"
+            continue
+        if len(values) != len(header):
+            yield row, None, f"has {len(values)} fields, the header has {len(header)} (line {reader.line_num})"
+            continue
+        yield row, dict(zip(header, values)), None
 
 
 def iter_table_rows(uri: str) -> Iterator[tuple[str, int, dict[str, Any] | None, str | None]]:
