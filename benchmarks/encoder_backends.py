@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default")
     parser.add_argument("--cache", type=Path, help="where the published stores are kept between runs")
     parser.add_argument("--skip-quality", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true", help="only the quality table (e.g. for another model)")
     args = parser.parse_args(argv)
     from coldstart.logs import setup_logging
 
@@ -109,14 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     titles = pq.read_table(hd / "catalog.parquet", columns=["title"]).column("title").to_pylist()[:args.limit]
     queries = [r.query for r in read_requests(hd / "queries_dev.tsv") if r.query][:args.queries]
     t0 = time.time()
-    print(f"| {len(titles):,} Home Depot titles, one process, 2 threads | titles/s | vs plain loop |")
-    print("| --- | --- | --- |")
-    for name, rate, ratio in throughput(titles, args.model):
-        print(f"| {name} | {rate:.0f} | {ratio:.2f}x |", flush=True)
-    print(f"\n| one query at a time ({len(queries)} dev queries, 1 thread) | p50 ms | p99 ms |")
-    print("| --- | --- | --- |")
-    for backend, p50, p99 in latency(queries, args.model):
-        print(f"| {backend} | {p50:.2f} | {p99:.2f} |", flush=True)
+    if not args.skip_speed:
+        print(f"| {len(titles):,} Home Depot titles, one process, 2 threads | titles/s | vs plain loop |")
+        print("| --- | --- | --- |")
+        for name, rate, ratio in throughput(titles, args.model):
+            print(f"| {name} | {rate:.0f} | {ratio:.2f}x |", flush=True)
+        print(f"\n| one query at a time ({len(queries)} dev queries, 1 thread) | p50 ms | p99 ms |")
+        print("| --- | --- | --- |")
+        for backend, p50, p99 in latency(queries, args.model):
+            print(f"| {backend} | {p50:.2f} | {p99:.2f} |", flush=True)
     if not args.skip_quality:
         print("\n| Home Depot dev | NDCG@10 | Recall@10 | Recall@100 | MRR@10 | ROC-AUC |")
         print("| --- | --- | --- | --- | --- | --- |")

@@ -9,7 +9,6 @@ Everything else — validation, the incremental plan, staging, publishing, reten
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import asdict
 
 import numpy as np
@@ -53,7 +52,7 @@ def embed_with_ray(table: pa.Table, config: JobConfig) -> np.ndarray:
     """``(n, d) float32`` vectors for ``table`` (``item_id, text``), in table order, computed by a Ray actor pool."""
     import ray
 
-    from pipelines.ray_runtime import init_ray
+    from pipelines.ray_runtime import init_ray, worker_env
 
     init_ray()
     if table.num_rows == 0:
@@ -61,8 +60,9 @@ def embed_with_ray(table: pa.Table, config: JobConfig) -> np.ndarray:
     blocks = _length_sorted_blocks(table, config.encoder, config.embed.rows_per_block)
     actors = max(1, min(config.embed.actors, len(blocks)))
     encoder_config = EncoderConfig(**{**asdict(config.encoder), "num_threads": config.embed.threads_per_actor})
-    # Actors that fetch the model from S3 need the driver's S3 settings when they are not the cluster's own.
-    aws_env = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    # Actors that fetch the model from S3 need the driver's S3 settings when they are not the cluster's own; the
+    # keys reach them through the credential chain, never through the runtime_env (Ray logs it).
+    aws_env = worker_env()
     ds = ray.data.from_arrow(blocks).map_batches(
         EmbedActor,
         fn_constructor_kwargs={"encoder_config": encoder_config},

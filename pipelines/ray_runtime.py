@@ -22,6 +22,31 @@ _LOCAL_ENV = {
 }
 
 
+# S3 settings a Ray worker may need that are not secrets. Credentials never travel in a runtime_env: Ray writes it
+# in clear text into its logs (runtime_env_agent.log), the job info and the dashboard. Workers find their keys
+# through the credential chain — their own environment (a local Ray inherits the driver's), a credentials file
+# named by AWS_SHARED_CREDENTIALS_FILE (a path, not a secret), an instance or pod role.
+S3_SETTINGS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE",
+               "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_CA_BUNDLE", "AWS_ROLE_ARN",
+               "AWS_WEB_IDENTITY_TOKEN_FILE")
+SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+def worker_env() -> dict[str, str]:
+    """The driver's non-secret S3 settings, for a ``runtime_env``'s ``env_vars`` (workers of a long-lived Ray may
+    have started before the driver set them); never a key or a token."""
+    return {name: os.environ[name] for name in S3_SETTINGS if os.environ.get(name)}
+
+
+def refuse_secrets(env_vars: dict[str, str] | None, *, where: str) -> None:
+    """Raise when ``env_vars`` (headed for a runtime_env) holds a credential."""
+    found = sorted(set(env_vars or {}) & set(SECRETS))
+    if found:
+        raise ValueError(f"{where} carries {found}: Ray writes a runtime_env into its logs and job info in clear "
+                         "text. Give the workers their credentials through the chain instead: "
+                         "AWS_SHARED_CREDENTIALS_FILE (a path), the Ray nodes' environment, or an instance role")
+
+
 def local_ray_env() -> dict[str, str]:
     """Environment variables for a private local Ray (set before ``ray`` starts processes)."""
     return dict(_LOCAL_ENV)

@@ -374,7 +374,10 @@ class Ingress:
 def build_app(args: ServeAppArgs, *, runtime_env: dict[str, Any] | None = None) -> Application:
     """The deployments wired together (the re-ranker only when ``args.reranker`` names one). ``runtime_env``
     (e.g. ``{"env_vars": {"AWS_ENDPOINT_URL": …}}``) goes to every replica, as an application's ``runtime_env`` in a
-    config file does."""
+    config file does; credentials in it are refused (Ray logs a runtime_env in clear text)."""
+    from pipelines.ray_runtime import refuse_secrets
+
+    refuse_secrets((runtime_env or {}).get("env_vars"), where="the Serve app's runtime_env")
     ingress, encoder, retriever, ranker = Ingress, QueryEncoder, Retriever, Reranker
     if runtime_env:
         ingress, encoder, retriever, ranker = (

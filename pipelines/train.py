@@ -8,7 +8,8 @@ The logic lives in :mod:`coldstart.training`; this module only places it on Ray:
 - data: the examples travel in the loop config; each worker draws its own slice of a seeded, resampled order,
   so a worker that restarts at step s sees exactly the batches it would have seen (resume continues, not repeats);
 - a checkpoint (model, optimiser, scheduler, step) every ``checkpoint_every`` steps to ``storage_path`` (a local
-  folder or ``s3://`` via pyarrow's S3FileSystem built from the AWS_* environment), ``FailureConfig`` so a killed
+  folder or ``s3://`` via pyarrow's S3FileSystem: endpoint and region from the environment, keys from each
+  worker's credential chain), ``FailureConfig`` so a killed
   worker group restarts from the last checkpoint;
 - at the end, rank 0 writes the Hugging Face model directory into the last checkpoint; :func:`run_training`
   downloads it, writes ``coldstart-model.json`` and publishes it to ``models/<run id>`` of the output store.
@@ -29,6 +30,7 @@ from typing import Any, Mapping, Sequence
 from coldstart.training.config import TrainConfig
 from coldstart.training.pairs import Example
 from coldstart.training.worker import item_of, load_trainable
+from pipelines.ray_runtime import worker_env
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,8 @@ class TrainResult:
 
 
 def _storage(path: str):
-    """(storage_path, filesystem) for RunConfig: s3:// via an explicit pyarrow S3FileSystem from AWS_* env."""
+    """(storage_path, filesystem) for RunConfig: s3:// via an explicit pyarrow S3FileSystem (endpoint and region
+    from the environment; credentials from the chain on each worker)."""
     if not path.startswith("s3://"):
         return str(Path(path).expanduser().resolve()), None
     import pyarrow.fs as pafs
@@ -56,8 +59,7 @@ def _storage(path: str):
     if endpoint:
         scheme, _, host = endpoint.partition("://")
         kwargs.update(endpoint_override=host or endpoint, scheme=scheme if host else "https")
-    if os.environ.get("AWS_ACCESS_KEY_ID"):
-        kwargs.update(access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"))
+    # no keys here: the filesystem is pickled to every worker, which takes its own from the credential chain
     kwargs["region"] = os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     return path[len("s3://"):], pafs.S3FileSystem(**kwargs)
 
@@ -218,8 +220,8 @@ def run_training(
             name=run_id, storage_path=storage_path, storage_filesystem=fs,
             failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.keep_checkpoints),
-            # workers may have started before the AWS_* variables were set (a long-lived local Ray)
-            worker_runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("AWS_")}}),
+            # workers may have started before the S3 settings were set (a long-lived local Ray); no secrets in it
+            worker_runtime_env={"env_vars": worker_env()}),
     )
     t0 = time.perf_counter()
     result = trainer.fit()

@@ -49,8 +49,9 @@ def test_missing_bucket_is_one_clear_error(s3_server, monkeypatch):
         S3Store("s3://no-such-bucket-coldstart/x").check_access()
 
 
-def test_cli_with_wrong_secret_prints_one_line_of_cause(s3_bucket, sample_catalog_path, monkeypatch, tmp_path):
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+def test_cli_with_wrong_secret_prints_one_line_of_cause(s3_bucket, s3_server, sample_catalog_path, monkeypatch,
+                                                        tmp_path):
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(s3_server.credentials_file(secret_key="wrong-secret")))
     proc = subprocess.run(
         [sys.executable, "-m", "coldstart.cli", "embed", "--catalog", str(sample_catalog_path),
          "--store", f"{s3_bucket}/index"],

@@ -14,6 +14,7 @@ import pytest
 from coldstart.artifacts.manifest import latest_version, list_versions, read_manifest
 from coldstart.artifacts.store import open_store
 from tests.fixtures.ray_head import RayHead, ray_cli
+from tests.fixtures.secrets import files_holding, objects_holding
 
 pytestmark = [pytest.mark.ray, pytest.mark.s3, pytest.mark.slow]
 
@@ -70,3 +71,11 @@ def test_reembed_job_submitted_to_a_cluster_publishes_to_s3(ray_head, s3_server,
     assert manifest.rows == manifest.extra["counts"]["rows_good"] > 0
     assert {"items.parquet", "index.faiss", "report.json"} <= set(manifest.files)
     assert f'"version": "{version}"' in logs and '"published": true' in logs  # the summary the job printed
+
+    # The job got its keys through a credentials file: the secret is in no Ray log or session file, not in the job's
+    # info (its runtime_env included), not in anything published.
+    secret = s3_server.secret_key
+    assert secret not in repr(client.get_job_info(submission_id))
+    assert files_holding(secret, ray_head.temp_dir) == []
+    bucket = open_store(s3_bucket)
+    assert objects_holding(secret, bucket, bucket.list("")) == []

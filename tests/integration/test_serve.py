@@ -26,6 +26,7 @@ from coldstart.ranking.dense import DenseRecommender, UserRequest
 from coldstart.catalog.sample import make_sample_catalog
 from coldstart.serving.config import ServeAppArgs
 from coldstart.artifacts.store import S3Options, S3Store, open_store
+from tests.fixtures.secrets import files_holding
 from tests.fixtures.s3 import unique_bucket_name
 from tests.fixtures.versions import corrupt, items_table, publish, publish_encoded
 
@@ -110,12 +111,8 @@ def s3_app(serve_http, s3_server, tiny_model_dir, tiny_encoder, catalog):
     store = S3Store(f"{uri}/coldstart", S3Options(endpoint_url=s3_server.endpoint_url, region=s3_server.region,
                                                   access_key=s3_server.access_key, secret_key=s3_server.secret_key))
     readonly = s3_server.readonly_access_key is not None
-    replica_env = {  # what the replicas get: the read-only identity when the server has one
-        "AWS_ENDPOINT_URL": s3_server.endpoint_url,
-        "AWS_DEFAULT_REGION": s3_server.region,
-        "AWS_ACCESS_KEY_ID": s3_server.readonly_access_key if readonly else s3_server.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3_server.readonly_secret_key if readonly else s3_server.secret_key,
-    }
+    # what the replicas get: the read-only identity when the server has one, through a credentials file
+    replica_env = s3_server.env(readonly=readonly)
     args = ServeAppArgs(store=store.uri, model=str(tiny_model_dir), max_length=MAX_LENGTH, poll_interval_s=0.5,
                         query_cache_size=100)
     client = _start_app(serve_http, args, name="s3app", route_prefix="/", env_vars=replica_env, wait_ready=False)
@@ -321,6 +318,24 @@ def test_bad_input_is_a_4xx_that_says_what_to_change(s3_app, catalog):
     assert gone.status_code == 200 and gone.json()["items"] == []
     assert gone.json()["unknown_clicks"] == ["GONE-1", "GONE-2"]
     assert any("nothing to recommend" in w for w in gone.json()["warnings"])
+
+
+@pytest.mark.s3
+@pytest.mark.timeout(120)
+def test_the_replicas_credentials_are_in_no_ray_log_or_runtime_env(s3_app, s3_server):
+    """The app serves from S3 with keys from a credentials file: no key is in Ray's session files (the
+    runtime_env agent's log among them), and a runtime_env that carries one is refused."""
+    import ray
+
+    from pipelines.serve_app import build_app
+
+    assert s3_app.client.get("/healthz").status_code == 200
+    session = Path(ray.get_runtime_context().get_temp_dir()) / ray.get_runtime_context().get_session_name()
+    assert session.is_dir() and any(session.rglob("runtime_env*.log"))
+    secrets = [s for s in (s3_server.secret_key, s3_server.readonly_secret_key) if s]
+    assert {s: files_holding(s, session) for s in secrets} == {s: [] for s in secrets}
+    with pytest.raises(ValueError, match="AWS_SECRET_ACCESS_KEY"):
+        build_app(s3_app.args, runtime_env={"env_vars": {"AWS_SECRET_ACCESS_KEY": "x"}})
 
 
 @pytest.mark.s3

@@ -69,12 +69,14 @@ def test_external_server_needs_both_keys() -> None:
     )
     assert server is not None
     assert server.readonly_access_key is None
-    assert server.env() == {
+    env = server.env()
+    assert {k: v for k, v in env.items() if k != "AWS_SHARED_CREDENTIALS_FILE"} == {
         "AWS_ENDPOINT_URL": "http://h:9000",
-        "AWS_ACCESS_KEY_ID": "a",
-        "AWS_SECRET_ACCESS_KEY": "s",
         "AWS_DEFAULT_REGION": "us-east-1",
     }
+    credentials = Path(env["AWS_SHARED_CREDENTIALS_FILE"])  # the keys live in a 0600 file, not in the environment
+    assert credentials.read_text() == "[default]\naws_access_key_id = a\naws_secret_access_key = s\n"
+    assert credentials.stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.timeout(30)
