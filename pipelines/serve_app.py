@@ -104,8 +104,9 @@ class Retriever:
         store = open_store(args.store)
         self.profile = args.profile_config()
         self.mmr_candidates = args.mmr_candidates
+        pipeline_for = _pipeline_factory(args, self.profile)
         self.live = LiveIndex(store, lambda version: ServingVersion.prepare(
-            load_version(store, version, expect=expect)))
+            load_version(store, version, expect=expect), pipeline_for))
         self.live.start()  # in the constructor: a new replica takes traffic only once it has an index
         self._retrieve_batch.set_max_batch_size(args.search_batch_max_size)
         self._retrieve_batch.set_batch_wait_timeout_s(args.search_batch_wait_ms / 1000)
@@ -153,6 +154,37 @@ class Retriever:
         stop = getattr(self, "_stop", None)
         if stop is not None:
             stop.set()
+
+
+def _pipeline_factory(args: ServeAppArgs, profile):
+    """``loaded version → RankingPipeline`` as ``coldstart search`` builds it from the same config, or None when
+    the app ranks by the plain dense search. The sessions file is read once; its signals are fitted per version
+    (they are indexed by the version's items)."""
+    if args.retriever == "dense" and not args.sessions:
+        return None
+    from coldstart.evaluation.trec import read_sessions
+    from coldstart.ranking.config import load_retrieval_config
+    from coldstart.ranking.dense import DenseRecommender
+    from coldstart.ranking.pipeline import RankingPipeline
+    from coldstart.signals.sessions import SessionSignals
+
+    config = load_retrieval_config(args.retrieval_config)
+    sessions = [s.items for s in read_sessions(args.sessions)] if args.sessions else None
+    labels = None
+    if args.attributes:
+        from coldstart.catalog.attributes import read_attributes
+
+        labels = read_attributes(args.attributes, pattern=config.attributes_pattern)
+
+    def build(loaded):
+        fitted = None
+        if sessions is not None:
+            fitted = SessionSignals(loaded.index.ids, sessions, labels=labels, covisit=config.covisit,
+                                    transitions=config.transitions)
+        return RankingPipeline(DenseRecommender(None, loaded, profile), config, retriever=args.retriever,
+                               sessions=fitted)
+
+    return build
 
 
 # ------------------------------------------------------------------------------------------ re-ranker
@@ -332,6 +364,8 @@ class Ingress:
             query_truncated=bool(embedding and embedding.truncated),
             cache_hit=embedding.cache_hit if embedding else None,
             warnings=warnings,
+            signals=result.signals + (["reranker"] if self.reranker is not None and body.query and not body.diversity
+                                      and result.items else []),
             timing_ms=Timing(total_ms=(time.perf_counter() - started) * 1000, encode_ms=(encoded - started) * 1000,
                              retrieve_ms=(done - encoded) * 1000,
                              rerank_ms=(reranked - done) * 1000 if self.reranker is not None else 0.0),

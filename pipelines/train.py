@@ -8,8 +8,8 @@ The logic lives in :mod:`coldstart.training`; this module only places it on Ray:
 - data: the examples travel in the loop config; each worker draws its own slice of a seeded, resampled order,
   so a worker that restarts at step s sees exactly the batches it would have seen (resume continues, not repeats);
 - a checkpoint (model, optimiser, scheduler, step) every ``checkpoint_every`` steps to ``storage_path`` (a local
-  folder or ``s3://`` via pyarrow's S3FileSystem: endpoint and region from the environment, keys from each
-  worker's credential chain), ``FailureConfig`` so a killed
+  folder or ``s3://`` via pyarrow's S3FileSystem: endpoint and region from the environment, keys from the
+  driver's credential chain, never in a runtime_env), ``FailureConfig`` so a killed
   worker group restarts from the last checkpoint;
 - at the end, rank 0 writes the Hugging Face model directory into the last checkpoint; :func:`run_training`
   downloads it, writes ``coldstart-model.json`` and publishes it to ``models/<run id>`` of the output store.
@@ -49,7 +49,7 @@ class TrainResult:
 
 def _storage(path: str):
     """(storage_path, filesystem) for RunConfig: s3:// via an explicit pyarrow S3FileSystem (endpoint and region
-    from the environment; credentials from the chain on each worker)."""
+    from the environment, keys from the driver's credential chain)."""
     if not path.startswith("s3://"):
         return str(Path(path).expanduser().resolve()), None
     import pyarrow.fs as pafs
@@ -59,7 +59,18 @@ def _storage(path: str):
     if endpoint:
         scheme, _, host = endpoint.partition("://")
         kwargs.update(endpoint_override=host or endpoint, scheme=scheme if host else "https")
-    # no keys here: the filesystem is pickled to every worker, which takes its own from the credential chain
+    # Static keys (environment or credentials file) are resolved from the driver's chain here, because Ray Train's
+    # controller runs in a process that may predate them (a long-lived local Ray); the filesystem object carries
+    # them pickled to the controller and the workers, never in a runtime_env or a log. Role credentials expire:
+    # those are left to each process's own (refreshing) chain.
+    import boto3
+
+    credentials = boto3.Session().get_credentials()
+    if credentials is not None and credentials.method in ("env", "shared-credentials-file", "config-file"):
+        frozen = credentials.get_frozen_credentials()
+        kwargs.update(access_key=frozen.access_key, secret_key=frozen.secret_key)
+        if frozen.token:
+            kwargs["session_token"] = frozen.token
     kwargs["region"] = os.environ.get("AWS_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
     return path[len("s3://"):], pafs.S3FileSystem(**kwargs)
 

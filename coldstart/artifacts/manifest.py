@@ -48,9 +48,9 @@ class EncoderInfo:
 
 # Which item-vector backends a query backend may search (the query's backend → the version's). torch and onnx are
 # the same fp32 arithmetic (cosine ≥ 0.9999); int8 vectors (per-channel, cosine 0.992 to fp32) mixed with fp32 ones
-# cost at most 0.3 % of Home Depot dev NDCG@10 in either direction (0.3101 vs 0.3108 dense, the blend within noise;
-# BENCHMARKS.md, issue 13), so those pairs are accepted. USE v3 ("numpy") vectors live in their own space: the
-# fingerprint refuses a mix anyway. This table is where a backend whose measured loss is too high would be refused.
+# cost at most 0.3 % of Home Depot dev NDCG@10 with the packaged MiniLM and 1.1 % with a fine-tuned encoder, about
+# what int8 on both sides costs (BENCHMARKS.md, issue 13), so those pairs are accepted. USE v3 ("numpy") vectors
+# live in their own space. This table is where a backend whose measured loss is too high would be refused.
 COMPATIBLE_BACKENDS: dict[str, frozenset[str]] = {
     "torch": frozenset({"torch", "onnx", "onnx-int8"}),
     "onnx": frozenset({"torch", "onnx", "onnx-int8"}),

@@ -78,8 +78,10 @@ class DenseRecommender:
                 out[i] = build_profile(query_vectors[i] if r.query else None, clicked, self.profile)
         return out, unknown_all, ok
 
-    def recommend_batch(self, requests: Sequence[UserRequest], k: int) -> list[Recommendation]:
-        profiles, unknown, ok = self.profiles(requests)
+    def recommend_batch(self, requests: Sequence[UserRequest], k: int,
+                        query_vectors: np.ndarray | None = None) -> list[Recommendation]:
+        """``query_vectors``: see :meth:`profiles` (a caller that encodes queries elsewhere passes them in)."""
+        profiles, unknown, ok = self.profiles(requests, query_vectors)
         exclude = [tuple(r.clicks) + tuple(r.exclude) for r in requests]
         hits = self.version.index.search(profiles, k, exclude=exclude)
         results = []

@@ -96,9 +96,12 @@ class RankingPipeline:
     def version(self) -> str:
         return self.recommender.version.version
 
-    def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
-        """Top ``k`` ``(item_id, score)`` per request, best first; clicked and excluded items never appear."""
-        return self.retriever.search(requests, k)
+    def search(self, requests: Sequence[UserRequest], k: int, query_vectors: np.ndarray | None = None
+               ) -> list[Ranking]:
+        """Top ``k`` ``(item_id, score)`` per request, best first; clicked and excluded items never appear.
+        ``query_vectors`` (``(r, d) float32``): the queries' embeddings when the caller has them (the Serve app's
+        encoder replicas), so that the pipeline needs no encoder of its own."""
+        return self.retriever.search(requests, k, query_vectors)
 
     def signals_for(self, request: UserRequest) -> list[str]:
         """The names of the signals that rank ``request`` (e.g. ``["dense", "bm25", "reranker"]``)."""

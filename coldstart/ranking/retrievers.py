@@ -33,17 +33,20 @@ Ranking = list[tuple[str, float]]
 
 
 class RankingStage(Protocol):
-    """Any first stage or re-ranked stage (not the Serve app's ``Retriever``, which is a deployment)."""
+    """Any first stage or re-ranked stage (not the Serve app's ``Retriever``, which is a deployment).
 
-    def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]: ...
+    ``query_vectors`` (``(r, d) float32``, rows of requests without a query ignored) are the queries' embeddings
+    when the caller computed them (the Serve app's encoder replicas); otherwise the recommender's encoder runs."""
+
+    def search(self, requests: Sequence[UserRequest], k: int, query_vectors=None) -> list[Ranking]: ...
 
 
 class DenseRetriever:
     def __init__(self, recommender: DenseRecommender):
         self.recommender = recommender
 
-    def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
-        return [r.items for r in self.recommender.recommend_batch(requests, k)]
+    def search(self, requests: Sequence[UserRequest], k: int, query_vectors=None) -> list[Ranking]:
+        return [r.items for r in self.recommender.recommend_batch(requests, k, query_vectors)]
 
 
 class LexicalRetriever:
@@ -63,7 +66,7 @@ class LexicalRetriever:
         rows = [self.bm25.row_of[c] for c in request.clicks if c in self.known]
         return " ".join(self.bm25.texts[r][:self.click_chars] for r in rows)
 
-    def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
+    def search(self, requests: Sequence[UserRequest], k: int, query_vectors=None) -> list[Ranking]:
         out: list[Ranking] = []
         for r in requests:
             banned = list(r.clicks) + list(r.exclude)
@@ -83,11 +86,12 @@ class HybridRetriever:
     def __init__(self, dense: RankingStage, lexical: RankingStage, *, depth: int = 100, rrf_k: int = 60):
         self.dense, self.lexical, self.depth, self.rrf_k = dense, lexical, depth, rrf_k
 
-    def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
+    def search(self, requests: Sequence[UserRequest], k: int, query_vectors=None) -> list[Ranking]:
         from coldstart.ranking.fusion import reciprocal_rank_fusion
 
         depth = max(k, self.depth)
-        dense = self.dense.search(requests, depth)
+        dense = (self.dense.search(requests, depth) if query_vectors is None
+                 else self.dense.search(requests, depth, query_vectors))
         lexical = self.lexical.search(requests, depth)
         return [reciprocal_rank_fusion([d, l], k=self.rrf_k, depth=depth)[:k] for d, l in zip(dense, lexical)]
 
@@ -123,12 +127,12 @@ class BlendRetriever:
         """The non-zero weights that rank ``request``: the query's, or the clicks' when it has no query."""
         return {name: w for name, w in (self.weights if request.query else self.click_weights).items() if w}
 
-    def score_all(self, requests: Sequence[UserRequest]) -> list[np.ndarray | None]:
+    def score_all(self, requests: Sequence[UserRequest], query_vectors=None) -> list[np.ndarray | None]:
         """Each request's blended ``(n,) float32`` score of every item in index row order (None: no signal)."""
         from coldstart.ranking.fusion import blend
 
         index = self.recommender.version.index
-        profiles, _, ok = self.recommender.profiles(requests)
+        profiles, _, ok = self.recommender.profiles(requests, query_vectors)
         dense = profiles @ index.vectors.T if self.weights.get("dense") or self.click_weights.get("dense") else None
         judged = None
         if self.neighbours is not None and self.weights.get("neighbours"):
@@ -153,12 +157,12 @@ class BlendRetriever:
             out.append(blend(signals, {name: w for name, w in weights.items() if name in signals}))
         return out
 
-    def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
+    def search(self, requests: Sequence[UserRequest], k: int, query_vectors=None) -> list[Ranking]:
         from coldstart.ranking.fusion import top_k
 
         index = self.recommender.version.index
         out: list[Ranking] = []
-        for r, scores in zip(requests, self.score_all(requests)):
+        for r, scores in zip(requests, self.score_all(requests, query_vectors)):
             if scores is None:
                 out.append([])
                 continue
@@ -185,8 +189,10 @@ class RerankedRetriever:
     def __init__(self, first: RankingStage, reranker):
         self.first, self.reranker = first, reranker
 
-    def search(self, requests: Sequence[UserRequest], k: int) -> list[Ranking]:
-        hits = self.first.search(requests, max(k, self.reranker.config.depth))
+    def search(self, requests: Sequence[UserRequest], k: int, query_vectors=None) -> list[Ranking]:
+        depth = max(k, self.reranker.config.depth)
+        hits = (self.first.search(requests, depth) if query_vectors is None
+                else self.first.search(requests, depth, query_vectors))
         with_query = [n for n, r in enumerate(requests) if r.query and hits[n]]
         reranked = self.reranker.rerank_many([requests[n].query for n in with_query], [hits[n] for n in with_query])
         for n, ranking in zip(with_query, reranked):

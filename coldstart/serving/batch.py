@@ -58,20 +58,28 @@ class RetrievalResult:
     known_clicks: int = 0
     reason: str | None = None  # why ``items`` is empty, when it is
     batch_size: int = 1  # users answered by the same search call
+    signals: list[str] = field(default_factory=list)  # what ranked it: dense, bm25, covisit, ..., mmr
 
 
 @dataclass(frozen=True)
 class ServingVersion:
-    """A loaded version plus what serving reads per hit (titles in row order), prepared once per version."""
+    """A loaded version plus what serving reads per hit (titles in row order), prepared once per version.
+
+    ``pipeline`` is the :class:`~coldstart.ranking.pipeline.RankingPipeline` that ranks requests without
+    diversity — the one ``coldstart search`` builds from the same ``[retrieval]`` config (BM25 over this version's
+    texts, session signals fitted over its items) — or None for the plain dense search."""
 
     loaded: LoadedVersion
     titles: list[str]
     texts: list[str]
+    pipeline: object | None = None
 
     @classmethod
-    def prepare(cls, loaded: LoadedVersion) -> "ServingVersion":
+    def prepare(cls, loaded: LoadedVersion, pipeline_for=None) -> "ServingVersion":
+        """``pipeline_for(loaded)`` builds the version's ranking pipeline (None: dense search)."""
         return cls(loaded=loaded, titles=loaded.items.column("title").to_pylist(),
-                   texts=loaded.items.column("text").to_pylist())
+                   texts=loaded.items.column("text").to_pylist(),
+                   pipeline=pipeline_for(loaded) if pipeline_for is not None else None)
 
     @property
     def version(self) -> str:
@@ -106,11 +114,18 @@ def retrieve(
     rows = [i for i in range(len(queries)) if ok[i]]
     depth = {i: max(queries[i].k, queries[i].rerank_depth) if queries[i].diversity == 0
              else max(queries[i].k, mmr_candidates) for i in rows}
+    pipeline = serving.pipeline
+    ranked = [i for i in rows if pipeline is not None and queries[i].diversity == 0]
     hits_of: dict[int, list[tuple[str, float]]] = {}
-    if rows:
-        hits = index.search(profiles[rows], max(depth.values()),
-                            exclude=[tuple(queries[i].clicks) + tuple(queries[i].exclude) for i in rows])
-        hits_of = dict(zip(rows, hits))
+    if ranked:  # the batch ranking: one pipeline call for every such user of the batch
+        found = pipeline.search([requests[i] for i in ranked], max(depth[i] for i in ranked),
+                                query_vectors=query_vectors[ranked])
+        hits_of.update(zip(ranked, found))
+    searched = [i for i in rows if i not in hits_of]
+    if searched:
+        hits = index.search(profiles[searched], max(depth[i] for i in searched),
+                            exclude=[tuple(queries[i].clicks) + tuple(queries[i].exclude) for i in searched])
+        hits_of.update(zip(searched, hits))
 
     results = []
     for i, q in enumerate(queries):
@@ -120,12 +135,15 @@ def retrieve(
                                            batch_size=len(queries)))
             continue
         hits = hits_of[i][: depth[i]]
+        signals = pipeline.signals_for(requests[i]) if i in ranked else ["dense"]
         if q.diversity > 0 and len(hits) > 1:
             vectors, _ = index.vectors_for([item_id for item_id, _ in hits])
             order = mmr_order(np.array([s for _, s in hits], dtype=np.float32), vectors, q.k, diversity=q.diversity)
             hits = [hits[j] for j in order]
+            signals = signals + ["mmr"]
         keep = max(q.k, q.rerank_depth)
         items = [RetrievedItem(item_id, serving.titles[row], score, serving.texts[row] if n < q.rerank_depth else None)
                  for n, (item_id, score) in enumerate(hits[:keep]) for row in [index.row_of[item_id]]]
-        results.append(RetrievalResult(serving.version, items, unknown[i], known, batch_size=len(queries)))
+        results.append(RetrievalResult(serving.version, items, unknown[i], known, batch_size=len(queries),
+                                       signals=signals))
     return results

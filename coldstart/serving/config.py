@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from coldstart.encoders.encoder import POOLINGS, EncoderConfig
 from coldstart.ranking.user_vector import ProfileConfig
@@ -58,6 +58,18 @@ class ServeAppArgs(BaseModel):
     rerank_batch_max_size: int = Field(16, ge=1, le=512, description="Most requests re-ranked in one pass.")
     rerank_batch_wait_ms: float = Field(1.0, ge=0, le=1000)
 
+    retriever: Literal["dense", "bm25", "hybrid", "blend"] = Field("dense", description=(
+        "The first stage, as `coldstart search --retriever`: dense (the encoder + FAISS), bm25, hybrid (rank fusion) "
+        "or blend (weighted z-scores of the signals, weights from `retrieval_config`)."))
+    retrieval_config: str | None = Field(None, description=(
+        "A TOML/JSON file whose [retrieval] table sets the blend's weights (e.g. configs/train-cpu.toml); None: the "
+        "defaults. The same file `coldstart search --config` reads, so HTTP and batch rank alike."))
+    sessions: str | None = Field(None, description=(
+        "Other users' sessions (a local JSON Lines file) for the clicks-only blend (retriever = blend), fitted "
+        "over each version's items when it loads."))
+    attributes: str | None = Field(None, description="With `sessions`: item_id + category/brand (or text read by "
+                                   "[retrieval] attributes_pattern) for the category/brand signals.")
+
     poll_interval_s: float = Field(10.0, gt=0, le=3600, description="How often a retriever checks for a new version.")
     mmr_candidates: int = Field(50, ge=1, le=1000, description="Top candidates a diversity request re-ranks.")
     query_weight: float = Field(0.5, ge=0, le=1, description="Share of the query in a profile with clicks.")
@@ -70,6 +82,14 @@ class ServeAppArgs(BaseModel):
             raise ValueError(f"no index store: set `store` in the app's args or {STORE_ENV} in the environment "
                              "(a local folder, file://… or s3://bucket/prefix where `coldstart embed` publishes)")
         return value.strip()
+
+    @model_validator(mode="after")
+    def _sessions_need_the_blend(self) -> "ServeAppArgs":
+        if self.sessions and self.retriever != "blend":
+            raise ValueError("sessions are blended with the other signals: set retriever = 'blend'")
+        if self.attributes and not self.sessions:
+            raise ValueError("attributes are for the session signals: give `sessions` with them")
+        return self
 
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(model=self.model, pooling=self.pooling, max_length=self.max_length,

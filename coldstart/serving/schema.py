@@ -68,7 +68,8 @@ class RecommendRequest(BaseModel):
 class RecommendedItem(BaseModel):
     item_id: str = Field(description="The product's id in the catalog.", examples=["SKU00042"])
     title: str = Field(description="The product's title.", examples=["Steelcase adjustable mesh desk chair"])
-    score: float = Field(description="Cosine similarity to the user's profile (higher is closer).", examples=[0.71])
+    score: float = Field(description="The ranking's score (higher is better): the cosine to the user's profile for "
+                         "dense ranking, the blend of z-scored signals otherwise.", examples=[0.71])
 
 
 class Timing(BaseModel):
@@ -88,6 +89,10 @@ class RecommendResponse(BaseModel):
     cache_hit: bool | None = Field(description="The query's embedding came from the cache (null: no query).")
     warnings: list[str] = Field(description="Things the client may want to fix; the request still succeeded.")
     timing_ms: Timing
+    signals: list[str] = Field(default_factory=list, description=(
+        "What ranked the answer: `dense` (the encoder's cosine), `bm25`, `covisit`, `popularity`, `category`, "
+        "`brand` (other users' sessions), `neighbours`, `mmr` (diversity), `reranker` (the cross-encoder)."),
+        examples=[["dense", "bm25"]])
 
 
 class ErrorResponse(BaseModel):

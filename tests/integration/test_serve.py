@@ -169,6 +169,51 @@ def test_real_model_ranks_nike_shoes_above_adidas_shoes(serve_http, tmp_path):
 
 
 @pytest.mark.timeout(420)
+def test_http_ranks_as_coldstart_search_does(serve_http, tmp_path, tiny_model_dir, tiny_encoder, catalog):
+    """The served ranking is the batch ranking: for 300 requests — queries, clicks-only users ranked with other
+    users' sessions, and both — the top 10 over HTTP equals the top 10 of the RankingPipeline that
+    ``coldstart search --retriever blend --sessions`` builds from the same store and config."""
+    import json
+    import random
+
+    from ray import serve
+
+    from coldstart.config import JobConfig
+    from coldstart.ranking.config import load_retrieval_config
+    from coldstart.ranking.pipeline import RankingPipeline
+
+    store = open_store(tmp_path / "store")
+    publish_encoded(store, tiny_encoder, catalog.ids, catalog.titles)
+    rng = random.Random(7)
+    sessions = tmp_path / "sessions.jsonl"
+    sessions.write_text("".join(json.dumps({"user_id": f"u{n}", "items": rng.sample(catalog.ids, rng.randint(3, 8))})
+                                + "\n" for n in range(300)))
+    config = tmp_path / "retrieval.toml"
+    config.write_text("[retrieval.query]\ndense = 1.0\nbm25 = 0.3\n"
+                      "[retrieval.clicks]\ndense = 0.5\nbm25 = 0.5\ncovisit = 1.0\npopularity = 0.1\n")
+    args = ServeAppArgs(store=str(store.root), model=str(tiny_model_dir), max_length=MAX_LENGTH, retriever="blend",
+                        retrieval_config=str(config), sessions=str(sessions), query_cache_size=0)
+    client = _start_app(serve_http, args, name="parity", route_prefix="/parity")
+    try:
+        job = JobConfig(store=str(store.root), encoder=EncoderConfig(model=str(tiny_model_dir), max_length=MAX_LENGTH))
+        pipeline = RankingPipeline.from_store(job, load_retrieval_config(config), sessions=sessions)
+        words = sorted({w.lower() for title in catalog.titles for w in title.split() if w.isalpha()})
+        bodies = ([{"query": " ".join(rng.sample(words, 2))} for _ in range(100)]
+                  + [{"clicks": rng.sample(catalog.ids, rng.randint(1, 3))} for _ in range(100)]
+                  + [{"query": rng.choice(words), "clicks": rng.sample(catalog.ids, 2)} for _ in range(100)])
+        expected = pipeline.search([UserRequest(query=b.get("query"), clicks=tuple(b.get("clicks", ())))
+                                    for b in bodies], 10)
+        for body, ranking in zip(bodies, expected):
+            response = client.post("/recommend", json={**body, "k": 10})
+            assert _ids(response) == [item_id for item_id, _ in ranking], body
+            assert response.json()["signals"] == (["dense", "bm25"] if "query" in body
+                                                  else ["dense", "bm25", "covisit", "popularity"])
+    finally:
+        client.close()
+        serve.delete("parity")
+
+
+@pytest.mark.timeout(420)
 def test_reranker_reorders_the_top_of_query_requests_and_leaves_clicks_only_ones(serve_http, tmp_path,
                                                                                 tiny_model_dir,
                                                                                 tiny_cross_encoder_dir):

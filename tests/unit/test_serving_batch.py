@@ -92,3 +92,31 @@ def test_a_reranked_request_gets_its_depth_of_candidates_with_their_texts(servin
     assert all(i.text is None for i in plain.items)  # no texts travel when nobody re-ranks
     with pytest.raises(ValueError, match="diversity or re-ranking"):
         RetrievalQuery(query="drill", query_vector=vector, diversity=0.5, rerank_depth=10)
+
+
+def test_with_a_pipeline_the_served_ranking_is_the_pipelines_and_says_what_ranked_it(serving):
+    """The batch ranking (coldstart search's RankingPipeline) answers every user without diversity, from the
+    vectors the encoder replica sent; diversity requests keep the dense candidates and MMR."""
+    from coldstart.ranking.config import RetrievalConfig
+    from coldstart.ranking.pipeline import RankingPipeline
+
+    config = RetrievalConfig(query_weights={"dense": 1.0, "bm25": 0.5})
+    with_pipeline = ServingVersion.prepare(
+        serving.loaded, lambda loaded: RankingPipeline(DenseRecommender(None, loaded, PROFILE), config))
+    rng = np.random.default_rng(1)
+    text = serving.texts[5].split()[0]  # a word of a product's text, so BM25 has something to say
+    vector = _unit(rng.standard_normal(8))
+    users = [UserRequest(query=text), UserRequest(query=text, clicks=("item3",)), UserRequest(clicks=("item1",))]
+    queries = [RetrievalQuery(query=u.query, query_vector=vector if u.query else None, clicks=u.clicks, k=6)
+               for u in users]
+    got = retrieve(with_pipeline, queries, profile=PROFILE)
+    vectors = np.stack([vector if u.query else np.zeros(8, np.float32) for u in users])
+    expected = with_pipeline.pipeline.search(users, 6, query_vectors=vectors)
+    for res, ranking in zip(got, expected):
+        assert [(i.item_id, round(i.score, 5)) for i in res.items] == [(i, round(s, 5)) for i, s in ranking]
+        assert res.signals == ["dense", "bm25"]
+    dense = retrieve(serving, queries[:1], profile=PROFILE)[0]
+    assert dense.signals == ["dense"]  # without a pipeline: the plain dense search
+    diverse = retrieve(with_pipeline, [RetrievalQuery(query=text, query_vector=vector, k=4, diversity=0.5)],
+                       profile=PROFILE)[0]
+    assert diverse.signals == ["dense", "mmr"] and len(diverse.items) == 4
