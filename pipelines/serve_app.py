@@ -162,27 +162,17 @@ def _pipeline_factory(args: ServeAppArgs, profile):
     (they are indexed by the version's items)."""
     if args.retriever == "dense" and not args.sessions:
         return None
-    from coldstart.evaluation.trec import read_sessions
     from coldstart.ranking.config import load_retrieval_config
     from coldstart.ranking.dense import DenseRecommender
     from coldstart.ranking.pipeline import RankingPipeline
-    from coldstart.signals.sessions import SessionSignals
+    from coldstart.signals.sessions import SessionData
 
     config = load_retrieval_config(args.retrieval_config)
-    sessions = [s.items for s in read_sessions(args.sessions)] if args.sessions else None
-    labels = None
-    if args.attributes:
-        from coldstart.catalog.attributes import read_attributes
-
-        labels = read_attributes(args.attributes, pattern=config.attributes_pattern)
+    data = SessionData.read(args.sessions, attributes=args.attributes, config=config) if args.sessions else None
 
     def build(loaded):
-        fitted = None
-        if sessions is not None:
-            fitted = SessionSignals(loaded.index.ids, sessions, labels=labels, covisit=config.covisit,
-                                    transitions=config.transitions)
         return RankingPipeline(DenseRecommender(None, loaded, profile), config, retriever=args.retriever,
-                               sessions=fitted)
+                               sessions=data.fit(loaded.index.ids) if data is not None else None)
 
     return build
 

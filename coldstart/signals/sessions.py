@@ -77,16 +77,7 @@ class SessionSignals:
                    config=None) -> "SessionSignals":
         """Fitted from a sessions file (and, for the category/brand signals, an attributes table), with the
         co-visitation and transition settings of ``config`` (a :class:`coldstart.ranking.config.RetrievalConfig`)."""
-        from coldstart.catalog.attributes import read_attributes
-        from coldstart.evaluation.trec import read_sessions
-        from coldstart.ranking.config import RetrievalConfig
-
-        config = config or RetrievalConfig()
-        labels = read_attributes(attributes, pattern=config.attributes_pattern) if attributes else {}
-        fitted = cls(item_ids, (s.items for s in read_sessions(sessions)), labels=labels, covisit=config.covisit,
-                     transitions=config.transitions)
-        logger.info("session signals from %s: %s", sessions, fitted.info)
-        return fitted
+        return SessionData.read(sessions, attributes=attributes, config=config).fit(item_ids)
 
     def signals(self, clicks: Sequence[str]) -> dict[str, np.ndarray]:
         """``{name: (n,) float32}`` in ``ids`` order for one user's clicks (oldest first)."""
@@ -99,3 +90,30 @@ def normalise_label(attribute: str, value) -> str:
         return ""
     value = str(value).strip()
     return re.sub(r"[\W_]+", "", value.lower()) if attribute == "brand" else value
+
+
+@dataclass(frozen=True)
+class SessionData:
+    """What session signals are fitted from, read once: the sessions, the attribute labels, the config. A server
+    keeps this and fits :class:`SessionSignals` over each version's items as it loads."""
+
+    source: str
+    sessions: list[list[str]]
+    labels: dict[str, dict[str, str]]
+    config: object  # a coldstart.ranking.config.RetrievalConfig
+
+    @classmethod
+    def read(cls, sessions: str | Path, *, attributes: str | Path | None = None, config=None) -> "SessionData":
+        from coldstart.catalog.attributes import read_attributes
+        from coldstart.evaluation.trec import read_sessions
+        from coldstart.ranking.config import RetrievalConfig
+
+        config = config or RetrievalConfig()
+        labels = read_attributes(attributes, pattern=config.attributes_pattern) if attributes else {}
+        return cls(str(sessions), [list(s.items) for s in read_sessions(sessions)], labels, config)
+
+    def fit(self, item_ids: Sequence[str]) -> SessionSignals:
+        fitted = SessionSignals(item_ids, self.sessions, labels=self.labels, covisit=self.config.covisit,
+                                transitions=self.config.transitions)
+        logger.info("session signals from %s: %s", self.source, fitted.info)
+        return fitted
