@@ -25,7 +25,6 @@ runtime (string annotations turn the request body into query parameters).
 """
 
 import asyncio
-import dataclasses
 import functools
 import logging
 import threading
@@ -33,6 +32,7 @@ import time
 import uuid
 from typing import Any
 
+import ray
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -40,18 +40,20 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
+from coldstart.serving.replica import Answer
 from coldstart.serving.schema import (
     ErrorResponse,
     Health,
     Item,
+    ReplicaHealth,
     RecommendRequest,
     RecommendResponse,
     RecommendedItem,
     Timing,
     explain_validation_errors,
 )
-from coldstart.serving.query_encoding import QueryEmbedding
 from coldstart.serving.batch import RetrievalQuery, RetrievalResult
+from coldstart.serving.query_encoding import QueryEmbedding
 from coldstart.serving.config import ServeAppArgs
 from coldstart.serving.prometheus import ServiceMetrics
 
@@ -92,32 +94,12 @@ class QueryEncoder:
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=64)
 class Retriever:
     def __init__(self, args: ServeAppArgs):
-        from coldstart.encoders.encoder import describe_encoder
-        from coldstart.ranking.faiss_index import import_faiss
-        from coldstart.artifacts.versions import load_version
-        from coldstart.artifacts.live_index import LiveIndex
-        from coldstart.serving.batch import ServingVersion
-        from coldstart.artifacts.store import open_store
+        from coldstart.serving.replica import RetrievalCore
 
-        import_faiss().omp_set_num_threads(args.faiss_threads)
-        expect = describe_encoder(args.encoder_config())  # from the model files: no weights loaded here
-        store = open_store(args.store)
-        self.profile = args.profile_config()
-        self.mmr_candidates = args.mmr_candidates
-        pipeline_for = _pipeline_factory(args, self.profile)
-        self.live = LiveIndex(store, lambda version: ServingVersion.prepare(
-            load_version(store, version, expect=expect), pipeline_for))
-        self.live.start()  # in the constructor: a new replica takes traffic only once it has an index
+        self.core = RetrievalCore(args)  # loads LATEST here: a new replica takes traffic once it has an index
+        self.board = ReplicaBoard("Retriever", self.core, args.poll_interval_s)
         self._retrieve_batch.set_max_batch_size(args.search_batch_max_size)
         self._retrieve_batch.set_batch_wait_timeout_s(args.search_batch_wait_ms / 1000)
-        self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, args=(args.poll_interval_s,), daemon=True,
-                                        name="index-poller")
-        self._poller.start()
-
-    def _poll(self, interval_s: float) -> None:
-        while not self._stop.wait(interval_s):
-            self.live.refresh()
 
     async def retrieve(self, query: RetrievalQuery) -> RetrievalResult | None:
         """Recommendations for one user; None while no index version is loaded."""
@@ -129,52 +111,113 @@ class Retriever:
 
     @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0005)  # both reset from the args in __init__
     async def _retrieve_batch(self, queries: list[RetrievalQuery]) -> list[RetrievalResult | None]:
-        from coldstart.serving.batch import retrieve
-
-        live = self.live.live  # one read: the whole batch is answered by this version, even if a swap follows
-        if live is None:
-            return [None] * len(queries)
-        return await asyncio.to_thread(retrieve, live.value, queries, profile=self.profile,
-                                       mmr_candidates=self.mmr_candidates)
+        return await asyncio.to_thread(self.core.retrieve, queries)
 
     def status(self) -> dict[str, Any]:
-        status = self.live.status()
-        live = self.live.live
-        status["items"] = len(live.value) if live else None
-        return status
+        return self.core.status()
+
+    async def replicas(self) -> list[dict[str, Any]]:
+        return await self.board.all()
 
     def item(self, item_id: str) -> tuple[str | None, dict[str, Any] | None]:
-        """(live version, the product as stored in it); (None, None) while no version is loaded."""
-        live = self.live.live
-        if live is None:
-            return None, None
-        return live.version, live.value.loaded.item(item_id)
+        return self.core.item(item_id)
+
+    def check_health(self) -> None:
+        """Serve calls this every few seconds; raising marks the replica unhealthy and Serve replaces it."""
+        problem = self.core.health_problem()
+        if problem:
+            raise RuntimeError(problem)
 
     def __del__(self):
-        stop = getattr(self, "_stop", None)
-        if stop is not None:
-            stop.set()
+        for part in (getattr(self, "board", None), getattr(self, "core", None)):
+            if part is not None:
+                part.close()
 
 
-def _pipeline_factory(args: ServeAppArgs, profile):
-    """``loaded version → RankingPipeline`` as ``coldstart search`` builds it from the same config, or None when
-    the app ranks by the plain dense search. The sessions file is read once; its signals are fitted per version
-    (they are indexed by the version's items)."""
-    if args.retriever == "dense" and not args.sessions:
-        return None
-    from coldstart.ranking.config import load_retrieval_config
-    from coldstart.ranking.dense import DenseRecommender
-    from coldstart.ranking.pipeline import RankingPipeline
-    from coldstart.signals.sessions import SessionData
+# ------------------------------------------------------------------------------------------ replica board
 
-    config = load_retrieval_config(args.retrieval_config)
-    data = SessionData.read(args.sessions, attributes=args.attributes, config=config) if args.sessions else None
 
-    def build(loaded):
-        return RankingPipeline(DenseRecommender(None, loaded, profile), config, retriever=args.retriever,
-                               sessions=data.fit(loaded.index.ids) if data is not None else None)
+@ray.remote(num_cpus=0)
+class _Board:
+    """Every replica's last status, for ``/healthz``: replicas report here; entries not refreshed for
+    ``3 × poll interval`` (a replica that died) are dropped."""
 
-    return build
+    def __init__(self):
+        self.entries: dict[str, dict[str, Any]] = {}
+
+    def report(self, replica: str, status: dict[str, Any], ttl_s: float) -> None:
+        self.entries[replica] = {**status, "replica": replica, "reported_at": time.time(), "ttl_s": ttl_s}
+
+    def forget(self, replica: str) -> None:
+        self.entries.pop(replica, None)
+
+    def all(self) -> list[dict[str, Any]]:
+        now = time.time()
+        self.entries = {k: v for k, v in self.entries.items() if now - v["reported_at"] <= v["ttl_s"]}
+        return sorted(self.entries.values(), key=lambda e: e["replica"])
+
+
+class ReplicaBoard:
+    """This replica's side of the board: its status reported every poll interval from a daemon thread.
+
+    A named Ray actor per app rather than a Serve deployment: Serve routes a request to *one* replica, and
+    ``/healthz`` must show them all. The first replica that reports creates it and owns it (so it goes with the
+    app, nothing is left behind); if that replica dies the board goes too, and the next report re-creates it:
+    within one poll interval every live replica is back on it."""
+
+    def __init__(self, deployment: str, core, interval_s: float):
+        app, replica = _replica_names()
+        self.name = f"coldstart-replicas-{app}"
+        self.replica = f"{deployment}#{replica}"
+        self.core = core
+        self.ttl_s = max(3 * interval_s, 5.0)
+        self._stop = threading.Event()
+        self._actor = None
+        self._report()  # before the first request: /healthz never misses a replica that serves
+        threading.Thread(target=self._loop, args=(interval_s,), daemon=True, name="replica-board").start()
+
+    def _board(self):
+        if self._actor is None:
+            self._actor = _Board.options(name=self.name, namespace="coldstart", get_if_exists=True).remote()
+        return self._actor
+
+    def _report(self) -> None:
+        try:
+            status = self.core.status()
+            problem = self.core.health_problem()
+            ray.get(self._board().report.remote(self.replica, {
+                "healthy": problem is None, "problem": problem, "ready": status["ready"],
+                "index_version": status["version"], "items": status["items"], "swaps": status["swaps"],
+                "rejected_versions": status["rejected"], "last_error": status["last_error"]}, self.ttl_s),
+                timeout=10)
+        except Exception as err:  # noqa: BLE001 - the board is for health pages; serving goes on without it
+            logger.warning("could not report to the replica board %s: %s", self.name, err)
+            self._actor = None
+
+    def _loop(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self._report()
+
+    async def all(self) -> list[dict[str, Any]]:
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(self._board().all.remote().future()), timeout=10)
+        except Exception as err:  # noqa: BLE001
+            logger.warning("could not read the replica board %s: %s", self.name, err)
+            self._actor = None
+            return []
+
+    def close(self) -> None:
+        self._stop.set()
+        try:
+            self._board().forget.remote(self.replica)
+        except Exception:  # noqa: BLE001 - shutting down
+            pass
+
+
+def _replica_names() -> tuple[str, str]:
+    """(app name, replica id) of the replica this runs in."""
+    context = serve.get_replica_context()
+    return context.app_name, context.replica_id.unique_id
 
 
 # ------------------------------------------------------------------------------------------ re-ranker
@@ -272,44 +315,67 @@ app.add_middleware(_CountRequests)
 @serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=256)
 @serve.ingress(app)
 class Ingress:
-    def __init__(self, encoder: DeploymentHandle, retriever: DeploymentHandle, args: ServeAppArgs,
-                 reranker: DeploymentHandle | None = None):
+    """The HTTP front. Fused (``encoder`` and ``retriever`` None): every stage runs in this replica, one batch
+    step per group of concurrent requests. Composed: the group goes on to the encoder and retriever replicas
+    in one call each (and to the re-ranker's)."""
+
+    def __init__(self, args: ServeAppArgs, encoder: DeploymentHandle | None = None,
+                 retriever: DeploymentHandle | None = None, reranker: DeploymentHandle | None = None):
+        from coldstart.serving.replica import FusedCore
+
         self.encoder = encoder
         self.retriever = retriever
         self.reranker = reranker
-        self.rerank_depth = args.rerank_depth if reranker is not None else 0
+        self.fused = FusedCore(args) if retriever is None else None
+        self.board = ReplicaBoard("Ingress", self.fused.retrieval, args.poll_interval_s) if self.fused else None
+        self.has_reranker = bool(args.reranker)
+        self.rerank_depth = args.rerank_depth if args.reranker else 0
         self.max_length = args.max_length
         self._answer.set_max_batch_size(args.ingress_batch_max_size)
         self._answer.set_batch_wait_timeout_s(args.ingress_batch_wait_ms / 1000)
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.001)  # both reset from the args in __init__
-    async def _answer(self, bodies: list[RecommendRequest]) -> list[tuple]:
-        """``(embedding or None, result or None, encoded_at, retrieved_at, reranked_at)`` per request; one encoder
-        call, one retriever call and (with a re-ranker) one re-ranker call for the whole group."""
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)  # both reset from the args in __init__
+    async def _answer(self, bodies: list[RecommendRequest]) -> list[Answer]:
+        """One answer per request; fused: one worker-thread call for the whole group (encode the misses, search,
+        blend, re-rank), composed: one encoder call, one retriever call and (with a re-ranker) one re-ranker call
+        for the whole group."""
         _metrics().observe_ingress_batch(len(bodies))
-        texts = [b.query for b in bodies if b.query and b.query.strip()]
+        if self.fused is not None:
+            return await asyncio.to_thread(self.fused.answer, bodies)
+        from coldstart.serving.replica import apply_rerank, has_query, rerank_jobs, retrieval_queries
+
+        texts = [b.query for b in bodies if has_query(b)]
         found = iter(await self.encoder.embed_many.remote(texts) if texts else [])
-        embeddings = [next(found) if b.query and b.query.strip() else None for b in bodies]
+        embeddings = [next(found) if has_query(b) else None for b in bodies]
         encoded = time.perf_counter()
-        rerank = [e is not None and b.diversity == 0 and self.rerank_depth > 0 for b, e in zip(bodies, embeddings)]
-        results = await self.retriever.retrieve_many.remote([RetrievalQuery(
-            query=e.text if e else None, query_vector=e.vector if e else None,
-            clicks=tuple(b.clicks), exclude=tuple(b.exclude), k=b.k, diversity=b.diversity,
-            rerank_depth=self.rerank_depth if r else 0,
-        ) for b, e, r in zip(bodies, embeddings, rerank)])
+        queries = retrieval_queries(bodies, embeddings, rerank_depth=self.rerank_depth)
+        results = await self.retriever.retrieve_many.remote(queries)
         done = time.perf_counter()
-        chosen = [n for n, r in enumerate(results) if rerank[n] and r is not None and r.items]
+        chosen = rerank_jobs(bodies, queries, results) if self.reranker is not None else []
         if chosen:
             reordered = await self.reranker.rerank_many.remote([(
                 bodies[n].query, [(i.item_id, i.score) for i in results[n].items],
                 [i.text for i in results[n].items[: self.rerank_depth]]) for n in chosen])
-            for n, ranking in zip(chosen, reordered):
-                by_id = {i.item_id: i for i in results[n].items}
-                items = [dataclasses.replace(by_id[item_id], score=score, text=None)
-                         for item_id, score in ranking[: bodies[n].k]]
-                results[n] = dataclasses.replace(results[n], items=items)
+            apply_rerank(bodies, results, chosen, reordered)
         reranked = time.perf_counter()
-        return [(e, r, encoded, done, reranked) for e, r in zip(embeddings, results)]
+        return [Answer(e, r, encoded, done, reranked) for e, r in zip(embeddings, results)]
+
+    async def _status(self) -> dict[str, Any]:
+        return self.fused.retrieval.status() if self.fused else await self.retriever.status.remote()
+
+    async def _replicas(self) -> list[dict[str, Any]]:
+        return await self.board.all() if self.fused else await self.retriever.replicas.remote()
+
+    def check_health(self) -> None:
+        """Fused: unhealthy when the store has a version this replica could not load (Serve replaces it)."""
+        problem = self.fused.retrieval.health_problem() if self.fused else None
+        if problem:
+            raise RuntimeError(problem)
+
+    def __del__(self):
+        for part in (getattr(self, "board", None), getattr(self, "fused", None)):
+            if part is not None:
+                part.close()
 
     @app.post("/recommend", response_model=RecommendResponse, responses=ERRORS,
               summary="Recommend products to a new user")
@@ -322,9 +388,9 @@ class Ingress:
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         metrics = _metrics()
-        embedding: QueryEmbedding | None
-        result: RetrievalResult | None
-        embedding, result, encoded, done, reranked = await self._answer(body)
+        answer: Answer = await self._answer(body)
+        embedding, result = answer.embedding, answer.result
+        encoded, done, reranked = answer.encoded_at, answer.retrieved_at, answer.reranked_at
         if embedding is not None:
             metrics.observe_query(cache_hit=embedding.cache_hit, batch_size=embedding.batch_size)
         if result is None:
@@ -334,7 +400,7 @@ class Ingress:
         metrics.observe_search(batch_size=result.batch_size)
         metrics.observe_stage("encode", encoded - started)
         metrics.observe_stage("retrieve", done - encoded)
-        if self.reranker is not None:
+        if self.has_reranker:
             metrics.observe_stage("rerank", reranked - done)
 
         warnings = []
@@ -354,11 +420,10 @@ class Ingress:
             query_truncated=bool(embedding and embedding.truncated),
             cache_hit=embedding.cache_hit if embedding else None,
             warnings=warnings,
-            signals=result.signals + (["reranker"] if self.reranker is not None and body.query and not body.diversity
-                                      and result.items else []),
+            signals=result.signals,
             timing_ms=Timing(total_ms=(time.perf_counter() - started) * 1000, encode_ms=(encoded - started) * 1000,
                              retrieve_ms=(done - encoded) * 1000,
-                             rerank_ms=(reranked - done) * 1000 if self.reranker is not None else 0.0),
+                             rerank_ms=(reranked - done) * 1000 if self.has_reranker else 0.0),
         )
         logger.info("recommend request_id=%s index_version=%s k=%d items=%d clicks=%d unknown_clicks=%d "
                     "cache_hit=%s latency_ms=%.1f", request_id, result.version, body.k, len(result.items),
@@ -368,9 +433,12 @@ class Ingress:
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health}},
              summary="Ready once an index version is loaded")
     async def healthz(self) -> Response:
-        status = await self.retriever.status.remote()
+        """This replica's view (the fused replica's own version, or the retriever replica that answered), and
+        every serving replica's version and health from the replica board."""
+        status = await self._status()
         health = Health(status="ok" if status["ready"] else "loading", index_version=status["version"],
-                        items=status["items"], last_error=status["last_error"], rejected_versions=status["rejected"])
+                        items=status["items"], last_error=status["last_error"], rejected_versions=status["rejected"],
+                        replicas=[ReplicaHealth.model_validate(r) for r in await self._replicas()])
         return JSONResponse(health.model_dump(), status_code=200 if status["ready"] else 503)
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response,
@@ -378,13 +446,14 @@ class Ingress:
     async def metrics(self) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST
 
-        status = await self.retriever.status.remote()
+        status = await self._status()
         return Response(_metrics().render(status), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/items/{item_id}", response_model=Item, responses={404: {"model": ErrorResponse}, 503: ERRORS[503]},
              summary="A product as stored in the served index version")
     async def item(self, item_id: str) -> Response:
-        version, found = await self.retriever.item.remote(item_id)
+        version, found = (self.fused.retrieval.item(item_id) if self.fused
+                          else await self.retriever.item.remote(item_id))
         if version is None:
             return _error(503, "no index version is loaded yet; retry shortly", **{"Retry-After": "5"})
         if found is None:
@@ -396,7 +465,8 @@ class Ingress:
 
 
 def build_app(args: ServeAppArgs, *, runtime_env: dict[str, Any] | None = None) -> Application:
-    """The deployments wired together (the re-ranker only when ``args.reranker`` names one). ``runtime_env``
+    """The deployments wired together: fused, one ``Ingress`` deployment that holds every stage; composed,
+    ``Ingress`` → ``QueryEncoder`` + ``Retriever`` (+ ``Reranker`` when ``args.reranker`` names one). ``runtime_env``
     (e.g. ``{"env_vars": {"AWS_ENDPOINT_URL": …}}``) goes to every replica, as an application's ``runtime_env`` in a
     config file does; credentials in it are refused (Ray logs a runtime_env in clear text)."""
     from pipelines.ray_runtime import refuse_secrets
@@ -407,8 +477,9 @@ def build_app(args: ServeAppArgs, *, runtime_env: dict[str, Any] | None = None) 
         ingress, encoder, retriever, ranker = (
             d.options(ray_actor_options={**d.ray_actor_options, "runtime_env": runtime_env})
             for d in (Ingress, QueryEncoder, Retriever, Reranker))
-    return ingress.bind(encoder.bind(args), retriever.bind(args), args,
-                        ranker.bind(args) if args.reranker else None)
+    if args.topology == "fused":
+        return ingress.options(ray_actor_options={**ingress.ray_actor_options, "num_cpus": 0.5}).bind(args)
+    return ingress.bind(args, encoder.bind(args), retriever.bind(args), ranker.bind(args) if args.reranker else None)
 
 
 def app_builder(args: ServeAppArgs) -> Application:

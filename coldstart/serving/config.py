@@ -22,6 +22,10 @@ STORE_ENV = "COLDSTART_STORE"
 class ServeAppArgs(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    topology: Literal["fused", "composed"] = Field("fused", description=(
+        "fused: one deployment holds every stage (normalise → cache → one batched encode → one batched search → "
+        "blend → re-rank) — the default, and the fastest on a few cores. composed: an ingress with query-encoder, "
+        "retriever (and re-ranker) deployments, each scaled and placed on its own (encoders on GPU nodes)."))
     store: str = Field(
         default_factory=lambda: os.environ.get(STORE_ENV, ""), validate_default=True,
         description=f"Where index versions are published: a local folder, file://… or s3://bucket/prefix. "
@@ -44,7 +48,9 @@ class ServeAppArgs(BaseModel):
     ingress_batch_max_size: int = Field(32, ge=1, le=512, description=(
         "Most concurrent users an ingress replica sends on together: one encoder call and one retriever call for "
         "all of them instead of one each (1: no ingress batching)."))
-    ingress_batch_wait_ms: float = Field(1.0, ge=0, le=1000, description="How long an ingress batch waits to fill.")
+    ingress_batch_wait_ms: float = Field(0.0, ge=0, le=1000, description=(
+        "How long an ingress batch waits to fill. 0: a lone request goes at once; under load the batch fills from "
+        "the requests that queued while the last one ran (max_ongoing_requests must be ≥ the batch size)."))
     query_cache_size: int = Field(10_000, ge=0, description="Query embeddings kept per encoder replica (0: off).")
 
     reranker: str | None = Field(None, description=(
@@ -90,6 +96,17 @@ class ServeAppArgs(BaseModel):
         if self.attributes and not self.sessions:
             raise ValueError("attributes are for the session signals: give `sessions` with them")
         return self
+
+    def deployments(self) -> dict[str, int]:
+        """The Serve deployments this topology builds, each with the batch size its ``@serve.batch`` step takes
+        (its ``max_ongoing_requests`` must be at least that, or the batch never fills)."""
+        if self.topology == "fused":
+            return {"Ingress": self.ingress_batch_max_size}
+        out = {"Ingress": self.ingress_batch_max_size, "QueryEncoder": self.batch_max_size,
+               "Retriever": self.search_batch_max_size}
+        if self.reranker:
+            out["Reranker"] = self.rerank_batch_max_size
+        return out
 
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(model=self.model, pooling=self.pooling, max_length=self.max_length,

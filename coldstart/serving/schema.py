@@ -107,12 +107,29 @@ class Item(BaseModel):
     index_version: str
 
 
+class ReplicaHealth(BaseModel):
+    replica: str = Field(description="Deployment and replica id, e.g. `Ingress#a1b2c3`.")
+    healthy: bool = Field(description="False when the store has a version this replica could not load; Serve "
+                          "replaces such a replica.")
+    problem: str | None = None
+    ready: bool
+    index_version: str | None
+    items: int | None
+    swaps: int = 0
+    rejected_versions: dict[str, str] = Field(default_factory=dict)
+    last_error: str | None = None
+    reported_at: float = Field(description="Unix time of the replica's last report (every poll interval).")
+
+
 class Health(BaseModel):
     status: str = Field(description="`ok` once an index version is loaded, `loading` before.")
     index_version: str | None
     items: int | None = Field(description="Products in the loaded version.")
     last_error: str | None = Field(description="The last refused version or load failure, if any.")
     rejected_versions: dict[str, str] = Field(description="Versions refused since start, with the reason.")
+    replicas: list[ReplicaHealth] = Field(default_factory=list, description=(
+        "Every serving replica's version and health (each reports every poll interval); during a swap they "
+        "differ for up to one poll interval."))
 
 
 def _field(loc: Iterable[Any]) -> str:

@@ -169,10 +169,11 @@ def test_real_model_ranks_nike_shoes_above_adidas_shoes(serve_http, tmp_path):
 
 
 @pytest.mark.timeout(420)
-def test_http_ranks_as_coldstart_search_does(serve_http, tmp_path, tiny_model_dir, tiny_encoder, catalog):
-    """The served ranking is the batch ranking: for 300 requests — queries, clicks-only users ranked with other
-    users' sessions, and both — the top 10 over HTTP equals the top 10 of the RankingPipeline that
-    ``coldstart search --retriever blend --sessions`` builds from the same store and config."""
+@pytest.mark.parametrize("topology", ["fused", "composed"])
+def test_http_ranks_as_coldstart_search_does(serve_http, tmp_path, tiny_model_dir, tiny_encoder, catalog, topology):
+    """The served ranking is the batch ranking, in both topologies: for 300 requests — queries, clicks-only users
+    ranked with other users' sessions, and both — the top 10 over HTTP equals the top 10 of the RankingPipeline
+    that ``coldstart search --retriever blend --sessions`` builds from the same store and config."""
     import json
     import random
 
@@ -192,7 +193,7 @@ def test_http_ranks_as_coldstart_search_does(serve_http, tmp_path, tiny_model_di
     config.write_text("[retrieval.query]\ndense = 1.0\nbm25 = 0.3\n"
                       "[retrieval.clicks]\ndense = 0.5\nbm25 = 0.5\ncovisit = 1.0\npopularity = 0.1\n")
     args = ServeAppArgs(store=str(store.root), model=str(tiny_model_dir), max_length=MAX_LENGTH, retriever="blend",
-                        retrieval_config=str(config), sessions=str(sessions), query_cache_size=0)
+                        retrieval_config=str(config), sessions=str(sessions), query_cache_size=0, topology=topology)
     client = _start_app(serve_http, args, name="parity", route_prefix="/parity")
     try:
         job = JobConfig(store=str(store.root), encoder=EncoderConfig(model=str(tiny_model_dir), max_length=MAX_LENGTH))
@@ -391,6 +392,9 @@ def test_healthz_items_metrics_and_docs(s3_app, catalog):
     client = s3_app.client
     health = client.get("/healthz").json()
     assert health["status"] == "ok" and health["items"] == len(catalog.ids)
+    [replica] = health["replicas"]  # the fused app: one replica, on the board with its version
+    assert replica["replica"].startswith("Ingress#") and replica["healthy"] and replica["ready"]
+    assert replica["index_version"] == health["index_version"] and replica["items"] == len(catalog.ids)
 
     item = client.get(f"/items/{catalog.ids[0]}")
     assert item.status_code == 200 and item.json()["title"] == catalog.titles[0]
@@ -497,5 +501,7 @@ def test_hot_swap_under_load_and_a_corrupt_version_is_refused(s3_app, tiny_encod
     assert all(v == new for v in seen[after_refusal:])
     health = client.get("/healthz").json()
     assert health["index_version"] == new and "checksum" in health["rejected_versions"][bad]
+    steady.wait_for(lambda: all(r["index_version"] == new and bad in r["rejected_versions"]
+                                for r in client.get("/healthz").json()["replicas"]), 30)
     assert health["items"] == len(catalog.ids) + 20
     assert client.get("/items/NEW000").json()["title"] == new_titles[0]
