@@ -27,14 +27,14 @@ class PlainRequest(BaseModel):
     k: int = Field(10, ge=1, le=100)
 
 
-def build_app(store_uri: str, *, model: str, threads: int) -> FastAPI:
+def build_app(store_uri: str, *, model: str, threads: int, backend: str = "torch") -> FastAPI:
     from coldstart.encoders.encoder import Encoder, EncoderConfig
     from coldstart.artifacts.versions import load_version
     from coldstart.artifacts.store import open_store
 
     from coldstart.ranking.faiss_index import import_faiss
 
-    encoder = Encoder(EncoderConfig(model=model, num_threads=threads))
+    encoder = Encoder(EncoderConfig(model=model, num_threads=threads, backend=backend))
     import_faiss().omp_set_num_threads(threads)
     version = load_version(open_store(store_uri), expect=encoder.info())
     titles = version.items.column("title").to_pylist()
@@ -66,9 +66,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--port", type=int, default=8100)
     parser.add_argument("--threads", type=int, default=2, help="torch and FAISS threads (default: 2 = the cores)")
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnx", "onnx-int8"],
+                        help="the encoder runtime (onnx-int8: the Serve app's, so what Serve itself adds shows)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = build_app(args.store, model=args.model, threads=args.threads)
+    app = build_app(args.store, model=args.model, threads=args.threads, backend=args.backend)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
 
 

@@ -66,6 +66,10 @@ class LevelResult:
     mean_batch: float | None = None  # Serve only: mean forward-batch size over cache-missing queries
     mean_search_batch: float | None = None  # Serve only: mean users per retriever search
     mean_ingress_batch: float | None = None  # Serve only: mean users per ingress group (one call per deployment)
+    rejected_503: int = 0  # answered 503 (bounded queue full); counted in errors too
+    retry_after: bool | None = None  # every 503 carried Retry-After
+    status_counts: dict | None = None  # HTTP status (or "transport") → responses
+    cpu_ms_per_request: dict | None = None  # process group → CPU ms per answered request during the level
 
 
 def read_queries(path: Path) -> list[str]:
@@ -194,10 +198,12 @@ async def run_level(url: str, queries: list[str], *, system: str, concurrency: i
     stream = itertools.cycle(queries)
     latencies: list[float] = []
     hits = answered = errors = sent = 0
+    statuses: dict[str, int] = {}
+    retry_after = True
     deadline = time.perf_counter() + duration_s
 
     async def worker(session: "aiohttp.ClientSession") -> None:
-        nonlocal hits, answered, errors, sent
+        nonlocal hits, answered, errors, sent, retry_after
         while sent < max_requests and time.perf_counter() < deadline:
             sent += 1
             body = {"query": next(stream), "k": k}
@@ -206,11 +212,15 @@ async def run_level(url: str, queries: list[str], *, system: str, concurrency: i
                 async with session.post("/recommend", json=body) as response:
                     ok = response.status == 200
                     payload = await response.json() if ok else await response.read()
+                    statuses[str(response.status)] = statuses.get(str(response.status), 0) + 1
+                    if response.status == 503:
+                        retry_after &= "Retry-After" in response.headers
                 if ok:
                     answered += 1
                     hits += bool(payload.get("cache_hit"))
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 ok = False
+                statuses["transport"] = statuses.get("transport", 0) + 1
             latencies.append(time.perf_counter() - started)
             errors += not ok
 
@@ -227,7 +237,51 @@ async def run_level(url: str, queries: list[str], *, system: str, concurrency: i
         p99_ms=round(float(np.percentile(ms, 99)), 1), throughput_rps=round((len(latencies) - errors) / seconds, 1),
         error_rate=round(errors / max(1, len(latencies)), 4),
         cache_hit_ratio=round(hits / answered, 3) if answered else None,
+        rejected_503=statuses.get("503", 0), retry_after=retry_after if statuses.get("503") else None,
+        status_counts=statuses,
     )
+
+
+def process_groups(pid: int) -> dict[str, list]:
+    """The server's process tree grouped by role: for Serve, Ray titles its workers (``ray::ServeReplica:…``,
+    ``ray::ProxyActor``), so the proxy, each deployment and Ray's own daemons are told apart."""
+    import psutil
+
+    root = psutil.Process(pid)
+    groups: dict[str, list] = {}
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            title = " ".join(proc.cmdline()) or proc.name()
+        except psutil.Error:
+            continue
+        if "ServeReplica" in title:
+            name = "replica:" + title.split("ServeReplica:", 1)[1].split()[0].split(":")[-1]
+        elif "ProxyActor" in title:
+            name = "proxy"
+        elif "ServeController" in title:
+            name = "controller"
+        elif "raylet" in title or "gcs_server" in title or "dashboard" in title or "ray::" in title:
+            name = "ray daemons + idle workers"
+        else:
+            name = "server" if proc.pid == pid else "other"
+        groups.setdefault(name, []).append(proc)
+    return groups
+
+
+def cpu_seconds(groups: dict[str, list]) -> dict[str, float]:
+    import psutil
+
+    out = {}
+    for name, procs in groups.items():
+        total = 0.0
+        for proc in procs:
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        out[name] = total
+    return out
 
 
 def markdown(results: list[LevelResult]) -> str:
@@ -235,19 +289,21 @@ def markdown(results: list[LevelResult]) -> str:
     systems = list(dict.fromkeys(r.system for r in results))
     levels = sorted({r.concurrency for r in results})
     lines = [
-        "| clients | system | p50 ms | p95 ms | p99 ms | req/s | errors | cache hits | encoder batch | search batch "
-        "| ingress batch |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| clients | system | p50 ms | p95 ms | p99 ms | req/s | errors | 503 (Retry-After) | cache hits | encoder batch "
+        "| search batch | ingress batch | CPU ms/request |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in levels:
         for system in systems:
             r = by.get((system, c))
             if r:
                 lines.append(f"| {c} | {system} | {r.p50_ms} | {r.p95_ms} | {r.p99_ms} | {r.throughput_rps} | "
-                             f"{r.error_rate:.1%} | {'' if r.cache_hit_ratio is None else f'{r.cache_hit_ratio:.0%}'} | "
+                             f"{r.error_rate:.1%} | {r.rejected_503}{'' if r.retry_after is None else (' (yes)' if r.retry_after else ' (NO)')} | "
+                             f"{'' if r.cache_hit_ratio is None else f'{r.cache_hit_ratio:.0%}'} | "
                              f"{'' if r.mean_batch is None else f'{r.mean_batch:.1f}'} | "
                              f"{'' if r.mean_search_batch is None else f'{r.mean_search_batch:.1f}'} | "
-                             f"{'' if r.mean_ingress_batch is None else f'{r.mean_ingress_batch:.1f}'} |")
+                             f"{'' if r.mean_ingress_batch is None else f'{r.mean_ingress_batch:.1f}'} | "
+                             f"{_cpu(r.cpu_ms_per_request)} |")
     lines += ["", "| clients | vs | throughput serve/plain | p50 serve/plain | p99 serve/plain |",
               "| --- | --- | --- | --- | --- |"]
     for c in levels:
@@ -258,6 +314,13 @@ def markdown(results: list[LevelResult]) -> str:
                 lines.append(f"| {c} | {system} | {s.throughput_rps / p.throughput_rps:.2f}× | "
                              f"{s.p50_ms / p.p50_ms:.2f}× | {s.p99_ms / p.p99_ms:.2f}× |")
     return "\n".join(lines)
+
+
+def _cpu(by_group: dict | None) -> str:
+    if not by_group:
+        return ""
+    parts = [f"{g} {v}" for g, v in by_group.items() if g != "total" and v >= 0.05]
+    return f"{by_group['total']} ({', '.join(parts)})"
 
 
 def warm_up(url: str, n: int) -> None:
@@ -285,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve-config", type=Path, default=REPO / "deploy" / "serve.yaml")
     parser.add_argument("--serve-arg", action="append", default=[], metavar="KEY=VALUE",
                         help="override one of the Serve app's args (repeatable), e.g. query_cache_size=0")
+    parser.add_argument("--plain-backends", default="torch",
+                        help="encoder runtimes of the plain service (comma-separated): torch is the baseline, "
+                        "onnx-int8 the Serve app's own encoder, so what Serve itself adds shows")
     parser.add_argument("--systems", default="plain,serve", help="plain, serve or both")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "serve_load.json")
@@ -313,11 +379,12 @@ def main(argv: list[str] | None = None) -> int:
 
     servers = {}
     if "plain" in systems:
-        for threads in (int(t) for t in args.plain_threads.split(",")):
+        for backend, threads in itertools.product(args.plain_backends.split(","),
+                                                  (int(t) for t in args.plain_threads.split(","))):
             port = free_port()
-            name = f"plain-{threads}t"
+            name = f"plain-{threads}t" + ("" if backend == "torch" else f"-{backend}")
             servers[name] = Server(name, [sys.executable, "-m", "benchmarks.plain_service", "--store", args.store,
-                                          "--port", str(port), "--threads", str(threads)],
+                                          "--port", str(port), "--threads", str(threads), "--backend", backend],
                                    f"http://127.0.0.1:{port}",
                                    env={"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)},  # FAISS too
                                    log=work / f"{name}.log")
@@ -348,8 +415,15 @@ def main(argv: list[str] | None = None) -> int:
         for concurrency, stream in zip(levels, streams):
             for name, server in servers.items():
                 before = scrape(server.url) if name == "serve" else None
+                groups = process_groups(server.proc.pid)
+                cpu_before = cpu_seconds(groups)
                 result = asyncio.run(run_level(server.url, stream, system=name, concurrency=concurrency,
                                                duration_s=args.duration, max_requests=args.max_requests, k=args.k))
+                cpu_after = cpu_seconds(groups)
+                answered = max(1, result.requests - result.errors)
+                result.cpu_ms_per_request = {g: round((cpu_after[g] - cpu_before[g]) * 1000 / answered, 2)
+                                             for g in groups}
+                result.cpu_ms_per_request["total"] = round(sum(result.cpu_ms_per_request.values()), 2)
                 if before is not None:
                     after = scrape(server.url)
                     def mean(name: str) -> float | None:
