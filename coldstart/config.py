@@ -55,6 +55,15 @@ class EmbedConfig:
 
 
 @dataclass(frozen=True)
+class SignalsConfig:
+    """Other users' sessions the nightly job fits the session signals from (co-visitation, transitions) and
+    publishes beside each version it publishes (:mod:`coldstart.signals.artifact`); none: no signals."""
+
+    sessions: str | None = None  # JSON Lines {"user_id", "items"}, local or s3://
+    attributes: str | None = None  # item_id + category/brand (or text read by [retrieval] attributes_pattern)
+
+
+@dataclass(frozen=True)
 class JobConfig:
     catalog: str | None = None
     store: str = "./coldstart-store"
@@ -63,6 +72,8 @@ class JobConfig:
     index: IndexConfig = field(default_factory=IndexConfig)
     embed: EmbedConfig = field(default_factory=EmbedConfig)
     profile: ProfileConfig = field(default_factory=ProfileConfig)
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
+    retrieval: Any = None  # the [retrieval] table as a RetrievalConfig (co-visitation settings); None: defaults
 
     def replace(self, **changes: Any) -> "JobConfig":
         """A copy with top-level fields or ``section__field`` keys changed; None values are ignored."""
@@ -81,7 +92,7 @@ class JobConfig:
 
 
 _SECTIONS = {"schema": CatalogSchema, "encoder": EncoderConfig, "index": IndexConfig, "embed": EmbedConfig,
-             "profile": ProfileConfig}
+             "profile": ProfileConfig, "signals": SignalsConfig}
 
 
 def config_from_dict(raw: dict[str, Any], *, origin: str = "config") -> JobConfig:
@@ -94,10 +105,12 @@ def config_from_dict(raw: dict[str, Any], *, origin: str = "config") -> JobConfi
         from coldstart.ranking.config import retrieval_config_from_dict
 
         try:
-            retrieval_config_from_dict(raw["retrieval"])
+            retrieval = retrieval_config_from_dict(raw["retrieval"])
         except (TypeError, ValueError) as e:
             raise ValueError(f"{origin}: [retrieval]: {e}") from e
     kwargs: dict[str, Any] = {k: raw[k] for k in ("catalog", "store") if k in raw}
+    if "retrieval" in raw:
+        kwargs["retrieval"] = retrieval
     for name, cls in _SECTIONS.items():
         section = dict(raw.get(name, {}))
         known = {f.name for f in dataclasses.fields(cls)}

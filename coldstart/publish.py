@@ -83,6 +83,14 @@ def _save_rejected(store: ArtifactStore, catalog: ValidatedCatalog) -> str:
     return f"{store.uri}/{key}"
 
 
+def fit_signals(store: ArtifactStore, version: str, item_ids: list[str], config: JobConfig):
+    """The session signals of ``config.signals`` fitted over ``version``'s items and published beside it."""
+    from coldstart.signals.artifact import fit_and_publish
+
+    return fit_and_publish(store, version, item_ids, sessions=config.signals.sessions,
+                           attributes=config.signals.attributes, config=config.retrieval)
+
+
 def publish_catalog(config: JobConfig, embed: EmbedStep = embed_in_process) -> EmbedResult:
     """Run the whole job with ``embed`` as its embedding step; returns what was published and the counts. Raises
     with a clear cause on failure."""
@@ -111,6 +119,8 @@ def publish_catalog(config: JobConfig, embed: EmbedStep = embed_in_process) -> E
     seconds["plan"] = time.perf_counter() - t0 - seconds["validate"]
     if plan.is_noop and catalog.rows_quarantined == _live_quarantined(store, live_version):
         logger.info("catalog unchanged since version %s: nothing to publish", live_version)
+        if config.signals.sessions:  # the sessions grew since: refit them for the live version
+            fit_signals(store, live_version, live_table.column("item_id").to_pylist(), config)
         removed = apply_retention(store, keep=config.embed.retention)
         return EmbedResult(version=live_version, published=False, counts=counts,
                            seconds={**seconds, "total": time.perf_counter() - t0}, store=store.uri, removed=removed)
@@ -152,6 +162,8 @@ def publish_catalog(config: JobConfig, embed: EmbedStep = embed_in_process) -> E
     report = {"version": staged.version, "parent": live_version, "catalog": config.catalog,
               "full_reembed": plan.full, "counts": counts, "seconds": seconds}
     staged.put(REPORT_FILE, json.dumps(report, indent=2).encode())
+    if config.signals.sessions:  # before LATEST moves: a replica that sees the version finds its signals
+        fit_signals(store, staged.version, catalog.good.column("item_id").to_pylist(), config)
     manifest = staged.publish()
     removed = apply_retention(store, keep=config.embed.retention)
     return EmbedResult(version=manifest.version, published=True, counts=counts, seconds=seconds, store=store.uri,

@@ -188,7 +188,8 @@ class ReplicaBoard:
             ray.get(self._board().report.remote(self.replica, {
                 "healthy": problem is None, "problem": problem, "ready": status["ready"],
                 "index_version": status["version"], "items": status["items"], "swaps": status["swaps"],
-                "rejected_versions": status["rejected"], "last_error": status["last_error"]}, self.ttl_s),
+                "rejected_versions": status["rejected"], "last_error": status["last_error"],
+                "signals_version": status["signals"], "rejected_signals": status["rejected_signals"]}, self.ttl_s),
                 timeout=10)
         except Exception as err:  # noqa: BLE001 - the board is for health pages; serving goes on without it
             logger.warning("could not report to the replica board %s: %s", self.name, err)
@@ -421,6 +422,7 @@ class Ingress:
             cache_hit=embedding.cache_hit if embedding else None,
             warnings=warnings,
             signals=result.signals,
+            signals_version=result.signals_version,
             timing_ms=Timing(total_ms=(time.perf_counter() - started) * 1000, encode_ms=(encoded - started) * 1000,
                              retrieve_ms=(done - encoded) * 1000,
                              rerank_ms=(reranked - done) * 1000 if self.has_reranker else 0.0),
@@ -438,6 +440,7 @@ class Ingress:
         status = await self._status()
         health = Health(status="ok" if status["ready"] else "loading", index_version=status["version"],
                         items=status["items"], last_error=status["last_error"], rejected_versions=status["rejected"],
+                        signals_version=status["signals"], rejected_signals=status["rejected_signals"],
                         replicas=[ReplicaHealth.model_validate(r) for r in await self._replicas()])
         return JSONResponse(health.model_dump(), status_code=200 if status["ready"] else 503)
 

@@ -139,6 +139,15 @@ class LiveIndex(Generic[T]):
                     version, previous.version if previous else None, self._clock() - started)
         return True
 
+    def swap_value(self, version: str, value: T) -> bool:
+        """Replace what the live ``version`` serves by ``value`` (e.g. the same index with newer session signals);
+        False, and nothing changes, when another version went live meanwhile."""
+        live = self._live
+        if live is None or live.version != version:
+            return False
+        self._live = Live(version=version, value=value, loaded_at=self._clock())
+        return True
+
     def _reject(self, version: str, reason: str) -> None:
         self.stats.rejected[version] = reason
         self.stats.last_error = f"version {version} refused: {reason}"

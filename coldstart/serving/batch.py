@@ -10,6 +10,7 @@ excluded items are never returned; unknown click ids are ignored and reported.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -59,6 +60,7 @@ class RetrievalResult:
     reason: str | None = None  # why ``items`` is empty, when it is
     batch_size: int = 1  # users answered by the same search call
     signals: list[str] = field(default_factory=list)  # what ranked it: dense, bm25, covisit, ..., mmr
+    signals_version: str | None = None  # the published session signals, when they ranked it
 
 
 @dataclass(frozen=True)
@@ -73,13 +75,19 @@ class ServingVersion:
     titles: list[str]
     texts: list[str]
     pipeline: object | None = None
+    signals_id: str | None = None  # the published session signals the pipeline blends (None: none, or fitted here)
 
     @classmethod
-    def prepare(cls, loaded: LoadedVersion, pipeline_for=None) -> "ServingVersion":
-        """``pipeline_for(loaded)`` builds the version's ranking pipeline (None: dense search)."""
+    def prepare(cls, loaded: LoadedVersion, pipeline_for=None, *, signals=None,
+                signals_id: str | None = None) -> "ServingVersion":
+        """``pipeline_for(loaded, signals)`` builds the version's ranking pipeline (None: dense search)."""
         return cls(loaded=loaded, titles=loaded.items.column("title").to_pylist(),
                    texts=loaded.items.column("text").to_pylist(),
-                   pipeline=pipeline_for(loaded) if pipeline_for is not None else None)
+                   pipeline=pipeline_for(loaded, signals) if pipeline_for is not None else None, signals_id=signals_id)
+
+    def with_signals(self, pipeline_for, signals, signals_id: str) -> "ServingVersion":
+        """The same loaded version, ranked with other session signals."""
+        return dataclasses.replace(self, pipeline=pipeline_for(self.loaded, signals), signals_id=signals_id)
 
     @property
     def version(self) -> str:
@@ -145,5 +153,5 @@ def retrieve(
         items = [RetrievedItem(item_id, serving.titles[row], score, serving.texts[row] if n < q.rerank_depth else None)
                  for n, (item_id, score) in enumerate(hits[:keep]) for row in [index.row_of[item_id]]]
         results.append(RetrievalResult(serving.version, items, unknown[i], known, batch_size=len(queries),
-                                       signals=signals))
+                                       signals=signals, signals_version=serving.signals_id if i in ranked else None))
     return results

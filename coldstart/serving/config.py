@@ -73,6 +73,10 @@ class ServeAppArgs(BaseModel):
     sessions: str | None = Field(None, description=(
         "Other users' sessions (a local JSON Lines file) for the clicks-only blend (retriever = blend), fitted "
         "over each version's items when it loads."))
+    session_signals: bool = Field(False, description=(
+        "Rank clicks with the session signals published beside each index version (`python -m jobs.fit_signals`, "
+        "or the nightly job's [signals] table), loaded and hot-swapped with the index; needs retriever = 'blend'. "
+        "The deployed alternative to `sessions`: no sessions file on the replicas, no fitting at load."))
     attributes: str | None = Field(None, description="With `sessions`: item_id + category/brand (or text read by "
                                    "[retrieval] attributes_pattern) for the category/brand signals.")
 
@@ -91,8 +95,10 @@ class ServeAppArgs(BaseModel):
 
     @model_validator(mode="after")
     def _sessions_need_the_blend(self) -> "ServeAppArgs":
-        if self.sessions and self.retriever != "blend":
+        if (self.sessions or self.session_signals) and self.retriever != "blend":
             raise ValueError("sessions are blended with the other signals: set retriever = 'blend'")
+        if self.sessions and self.session_signals:
+            raise ValueError("give `sessions` (a file fitted at load) or `session_signals` (published ones), not both")
         if self.attributes and not self.sessions:
             raise ValueError("attributes are for the session signals: give `sessions` with them")
         return self

@@ -88,12 +88,19 @@ class RetrievalCore:
 
         import_faiss().omp_set_num_threads(args.faiss_threads)
         expect = describe_encoder(args.encoder_config())  # from the model files: no weights loaded here
-        store = open_store(args.store)
+        self.store = store = open_store(args.store)
         self.profile = args.profile_config()
         self.mmr_candidates = args.mmr_candidates
-        pipeline_for = pipeline_factory(args, self.profile)
-        self.live = LiveIndex(store, lambda version: ServingVersion.prepare(
-            load_version(store, version, expect=expect), pipeline_for))
+        self.session_signals = args.session_signals
+        self.rejected_signals: dict[str, str] = {}
+        self.pipeline_for = pipeline_factory(args, self.profile)
+
+        def prepare(version: str) -> ServingVersion:
+            loaded = load_version(store, version, expect=expect)
+            signals, signals_id = self._published_signals(loaded)
+            return ServingVersion.prepare(loaded, self.pipeline_for, signals=signals, signals_id=signals_id)
+
+        self.live = LiveIndex(store, prepare)
         self.live.start()
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, args=(args.poll_interval_s,), daemon=True,
@@ -102,7 +109,50 @@ class RetrievalCore:
 
     def _poll(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
-            self.live.refresh()
+            self.refresh()
+
+    def refresh(self) -> None:
+        """One poll: a new index version (with its signals), else newer signals for the live one."""
+        if self.live.refresh() or not self.session_signals:
+            return
+        from coldstart.signals.artifact import latest_signals
+
+        live = self.live.live
+        if live is None:
+            return
+        try:
+            latest = latest_signals(self.store, live.version)
+        except Exception as err:  # noqa: BLE001 - the store may be briefly unreachable; keep serving
+            logger.warning("cannot read the session signals of version %s: %s", live.version, err)
+            return
+        if latest is None or latest == live.value.signals_id or latest in self.rejected_signals:
+            return
+        signals, signals_id = self._published_signals(live.value.loaded, latest)
+        if signals is not None and self.live.swap_value(live.version, live.value.with_signals(
+                self.pipeline_for, signals, signals_id)):
+            logger.info("version %s now ranks with session signals %s (was %s)", live.version, signals_id,
+                        live.value.signals_id)
+
+    def _published_signals(self, loaded, signals_id: str | None = None):
+        """(signals, id) published beside ``loaded``'s version, or (None, None): not configured, none published
+        yet, or refused (remembered with the reason, shown in /healthz, never retried)."""
+        if not self.session_signals:
+            return None, None
+        from coldstart.artifacts.manifest import VersionRejected
+        from coldstart.signals.artifact import latest_signals, load_signals
+
+        signals_id = signals_id or latest_signals(self.store, loaded.version)
+        if signals_id is None:
+            logger.warning("version %s has no session signals yet: clicks rank without other users' sessions "
+                           "until `jobs.fit_signals` publishes them", loaded.version)
+            return None, None
+        try:
+            signals, manifest = load_signals(self.store, loaded.version, loaded.index.ids, signals_id)
+        except VersionRejected as err:
+            self.rejected_signals[signals_id] = str(err)
+            logger.warning("refused session signals %s: %s", signals_id, err)
+            return None, None
+        return signals, manifest.signals_id
 
     def retrieve(self, queries: Sequence[RetrievalQuery]) -> list[RetrievalResult | None]:
         """Blocking: one search for the whole batch from one version (even if a swap follows); Nones while no
@@ -118,6 +168,8 @@ class RetrievalCore:
         status = self.live.status()
         live = self.live.live
         status["items"] = len(live.value) if live else None
+        status["signals"] = live.value.signals_id if live else None
+        status["rejected_signals"] = dict(self.rejected_signals)
         return status
 
     def item(self, item_id: str) -> tuple[str | None, dict[str, Any] | None]:
@@ -144,10 +196,10 @@ class RetrievalCore:
 
 
 def pipeline_factory(args: ServeAppArgs, profile):
-    """``loaded version → RankingPipeline`` as ``coldstart search`` builds it from the same config, or None when
-    the app ranks by the plain dense search. The sessions file is read once; its signals are fitted per version
-    (they are indexed by the version's items)."""
-    if args.retriever == "dense" and not args.sessions:
+    """``(loaded version, published signals or None) → RankingPipeline`` as ``coldstart search`` builds it from
+    the same config, or None when the app ranks by the plain dense search. With a sessions file instead of
+    published signals, the file is read once and its signals fitted per version (they are indexed by its items)."""
+    if args.retriever == "dense" and not args.sessions and not args.session_signals:
         return None
     from coldstart.ranking.config import load_retrieval_config
     from coldstart.ranking.dense import DenseRecommender
@@ -157,9 +209,11 @@ def pipeline_factory(args: ServeAppArgs, profile):
     config = load_retrieval_config(args.retrieval_config)
     data = SessionData.read(args.sessions, attributes=args.attributes, config=config) if args.sessions else None
 
-    def build(loaded):
+    def build(loaded, signals=None):
+        if signals is None and data is not None:
+            signals = data.fit(loaded.index.ids)
         return RankingPipeline(DenseRecommender(None, loaded, profile), config, retriever=args.retriever,
-                               sessions=data.fit(loaded.index.ids) if data is not None else None)
+                               sessions=signals)
 
     return build
 

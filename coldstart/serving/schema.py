@@ -89,6 +89,8 @@ class RecommendResponse(BaseModel):
     cache_hit: bool | None = Field(description="The query's embedding came from the cache (null: no query).")
     warnings: list[str] = Field(description="Things the client may want to fix; the request still succeeded.")
     timing_ms: Timing
+    signals_version: str | None = Field(None, description="The published session signals that ranked it (with "
+                                        "the app's `session_signals`), or null.")
     signals: list[str] = Field(default_factory=list, description=(
         "What ranked the answer: `dense` (the encoder's cosine), `bm25`, `covisit`, `popularity`, `category`, "
         "`brand` (other users' sessions), `neighbours`, `mmr` (diversity), `reranker` (the cross-encoder)."),
@@ -118,6 +120,8 @@ class ReplicaHealth(BaseModel):
     swaps: int = 0
     rejected_versions: dict[str, str] = Field(default_factory=dict)
     last_error: str | None = None
+    signals_version: str | None = None
+    rejected_signals: dict[str, str] = Field(default_factory=dict)
     reported_at: float = Field(description="Unix time of the replica's last report (every poll interval).")
 
 
@@ -127,6 +131,10 @@ class Health(BaseModel):
     items: int | None = Field(description="Products in the loaded version.")
     last_error: str | None = Field(description="The last refused version or load failure, if any.")
     rejected_versions: dict[str, str] = Field(description="Versions refused since start, with the reason.")
+    signals_version: str | None = Field(None, description="The published session signals blended for clicks "
+                                        "(with `session_signals`), or null.")
+    rejected_signals: dict[str, str] = Field(default_factory=dict, description="Session signals refused, with "
+                                             "the reason (another catalog, a bad checksum).")
     replicas: list[ReplicaHealth] = Field(default_factory=list, description=(
         "Every serving replica's version and health (each reports every poll interval); during a swap they "
         "differ for up to one poll interval."))

@@ -68,6 +68,15 @@ class SessionSignals:
             logger.warning("sessions: %d of %d clicks are on items not in the catalog; skipped",
                            unknown_clicks, clicks)
 
+    @classmethod
+    def from_parts(cls, item_ids: Sequence[str], covisit: CoVisitation,
+                   transitions: Mapping[str, AttributeTransitions], info: SessionSignalsInfo) -> "SessionSignals":
+        """Already fitted parts (a published signals artifact, :mod:`coldstart.signals.artifact`)."""
+        out = cls.__new__(cls)
+        out.ids, out.covisit, out.transitions, out.info = list(item_ids), covisit, dict(transitions), info
+        out.popularity = np.log1p(covisit.popularity()).astype(np.float32)
+        return out
+
     @property
     def names(self) -> tuple[str, ...]:
         return ("covisit", "popularity", *self.transitions)

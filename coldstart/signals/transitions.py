@@ -59,6 +59,20 @@ class AttributeTransitions:
         if not names:
             logger.warning("attribute transitions: no item has a label; the signal is all zeros")
 
+    @classmethod
+    def from_arrays(cls, item_ids: Sequence[str], config: TransitionConfig, *, labels: Sequence[str],
+                    label_of: np.ndarray, matrix: np.ndarray, share: np.ndarray) -> "AttributeTransitions":
+        """Fitted transitions from their arrays (a published signals artifact)."""
+        out = cls.__new__(cls)  # not __init__: it builds empty arrays and warns that nothing is labelled
+        out.ids, out.config = list(item_ids), config
+        out.row = {item: n for n, item in enumerate(out.ids)}
+        n, k = len(out.ids), len(labels)
+        if label_of.shape != (n,) or share.shape != (n,) or matrix.shape != (k, k):
+            raise ValueError(f"transition arrays {label_of.shape} / {share.shape} / {matrix.shape} for {n} items "
+                             f"and {k} labels")
+        out.labels, out.label_of, out.matrix, out.share = list(labels), label_of.astype(np.int64), matrix, share
+        return out
+
     def fit(self, sessions: Iterable[Sequence[str]]) -> "AttributeTransitions":
         n_labels = len(self.labels)
         counts = np.zeros(n_labels * n_labels, dtype=np.float64)
