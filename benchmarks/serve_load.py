@@ -186,7 +186,7 @@ def scrape(url: str) -> dict[str, float]:
 
 
 async def run_level(url: str, queries: list[str], *, system: str, concurrency: int, duration_s: float,
-                    max_requests: int, k: int) -> LevelResult:
+                    max_requests: int, k: int, honour_retry_after: bool = True) -> LevelResult:
     """``concurrency`` closed-loop clients (each sends its next request when the last one is answered).
 
     aiohttp, not httpx: measured on this machine, httpx's connection pool costs ~3 ms of client CPU per request
@@ -208,6 +208,7 @@ async def run_level(url: str, queries: list[str], *, system: str, concurrency: i
             sent += 1
             body = {"query": next(stream), "k": k}
             started = time.perf_counter()
+            wait = 0.0
             try:
                 async with session.post("/recommend", json=body) as response:
                     ok = response.status == 200
@@ -215,6 +216,7 @@ async def run_level(url: str, queries: list[str], *, system: str, concurrency: i
                     statuses[str(response.status)] = statuses.get(str(response.status), 0) + 1
                     if response.status == 503:
                         retry_after &= "Retry-After" in response.headers
+                        wait = float(response.headers.get("Retry-After", 0)) if honour_retry_after else 0.0
                 if ok:
                     answered += 1
                     hits += bool(payload.get("cache_hit"))
@@ -223,6 +225,8 @@ async def run_level(url: str, queries: list[str], *, system: str, concurrency: i
                 statuses["transport"] = statuses.get("transport", 0) + 1
             latencies.append(time.perf_counter() - started)
             errors += not ok
+            if not ok and wait:
+                await asyncio.sleep(min(wait, max(0.0, deadline - time.perf_counter())))  # as a polite client does
 
     started = time.perf_counter()
     connector = aiohttp.TCPConnector(limit=concurrency)
@@ -353,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
                         "onnx-int8 the Serve app's own encoder, so what Serve itself adds shows")
     parser.add_argument("--systems", default="plain,serve", help="plain, serve or both")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ignore-retry-after", action="store_true",
+                        help="clients resend at once after a 503 instead of waiting its Retry-After")
     parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "serve_load.json")
     parser.add_argument("--ready-timeout", type=float, default=300)
     args = parser.parse_args(argv)
@@ -418,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                 groups = process_groups(server.proc.pid)
                 cpu_before = cpu_seconds(groups)
                 result = asyncio.run(run_level(server.url, stream, system=name, concurrency=concurrency,
-                                               duration_s=args.duration, max_requests=args.max_requests, k=args.k))
+                                               duration_s=args.duration, max_requests=args.max_requests, k=args.k,
+                                               honour_retry_after=not args.ignore_retry_after))
                 cpu_after = cpu_seconds(groups)
                 answered = max(1, result.requests - result.errors)
                 result.cpu_ms_per_request = {g: round((cpu_after[g] - cpu_before[g]) * 1000 / answered, 2)

@@ -1,19 +1,26 @@
-"""The online cold-start service on Ray Serve: HTTP ingress → query encoder → retriever (→ re-ranker).
+"""The online cold-start service on Ray Serve, in one of two topologies (``topology`` in the app's args).
 
-Three deployments, composed with deployment handles, and a fourth when a re-ranker is configured:
+**Fused** (the default, and the fastest on a few cores): one :class:`Ingress` deployment holds every stage
+(:class:`~coldstart.serving.replica.FusedCore`). Concurrent requests are answered together by one call in a
+worker thread — cache lookups, one forward pass over the misses, one search, the blend, the re-ranker — so
+there are no handle hops and the batch the ingress collects is the batch every stage sees.
+
+**Composed** (for clusters: encoders on GPU nodes, retrievers on CPU nodes, each scaled on its own):
 
 - :class:`QueryEncoder` normalises the query, answers from its LRU cache when it can, and otherwise queues the
-  query for ``@serve.batch``: concurrent cache misses share one forward pass.
-- :class:`Retriever` serves the live index version (:class:`~coldstart.artifacts.live_index.LiveIndex`: loaded and verified
-  at start, swapped when a new one is published, a refused one never replaces the last good one). Users that
-  arrive together are searched in one index call, then re-ranked with MMR when they asked for diversity.
+  query for the next forward pass: concurrent cache misses share one.
+- :class:`Retriever` serves the live index version (:class:`~coldstart.artifacts.live_index.LiveIndex`: loaded and
+  verified at start, swapped when a new one is published, a refused one never replaces the last good one) and
+  its ranking pipeline. Users that arrive together are searched in one index call.
 - :class:`Reranker` (only with ``reranker=`` in the args) re-scores the top ``rerank_depth`` candidates of every
-  request that has a query with the cross-encoder (:mod:`coldstart.ranking.rerank`); requests that arrive together share
-  one forward pass. Clicks-only and diversity requests keep the retriever's order.
-- :class:`Ingress` is the FastAPI app: validation with messages that say what to change, ``/recommend``,
-  ``/healthz``, ``/metrics``, ``/items/{item_id}``, and the request metrics. Users that arrive together are sent
-  on together too (``@serve.batch`` again): one call to the encoder and one to the retriever carry the whole
-  group, so a handle hop is paid per group, not per user, and the encoder sees the group's misses at once.
+  request that has a query with the cross-encoder (:mod:`coldstart.ranking.rerank`), requests that arrive
+  together in one pass.
+- :class:`Ingress` sends users that arrive together on together: one encoder call and one retriever call carry
+  the whole group.
+
+Either way :class:`Ingress` is the FastAPI app: validation with messages that say what to change,
+``/recommend``, ``/healthz`` (every replica's version, from the replica board), ``/metrics``, ``/items/{item_id}``.
+Every batching step is a :class:`~coldstart.serving.batching.Batcher` (why not ``@serve.batch``: see there).
 
 The logic lives in ``coldstart`` (:mod:`~coldstart.serving.query_encoding`, :mod:`~coldstart.serving.batch`,
 :mod:`~coldstart.artifacts.live_index`, :mod:`~coldstart.serving.schema`, :mod:`~coldstart.serving.prometheus`); this module builds it
@@ -53,6 +60,7 @@ from coldstart.serving.schema import (
     explain_validation_errors,
 )
 from coldstart.serving.batch import RetrievalQuery, RetrievalResult
+from coldstart.serving.batching import Batcher
 from coldstart.serving.query_encoding import QueryEmbedding
 from coldstart.serving.config import ServeAppArgs
 from coldstart.serving.prometheus import ServiceMetrics
@@ -70,19 +78,18 @@ class QueryEncoder:
         from coldstart.serving.query_encoding import CachedQueryEncoder
 
         self.core = CachedQueryEncoder(Encoder(args.encoder_config()), cache_size=args.query_cache_size)
-        self._encode_batch.set_max_batch_size(args.batch_max_size)
-        self._encode_batch.set_batch_wait_timeout_s(args.batch_wait_ms / 1000)
+        self._batcher = Batcher(self._encode_batch, max_batch_size=args.batch_max_size,
+                                wait_s=args.batch_wait_ms / 1000)
 
     async def embed(self, text: str) -> QueryEmbedding:
         """The query's ``(d,)`` vector, from the cache or from the next batched forward pass."""
         key = self.core.key(text)
-        return self.core.cached(key) or await self._encode_batch(key)
+        return self.core.cached(key) or await self._batcher.submit(key)
 
     async def embed_many(self, texts: list[str]) -> list[QueryEmbedding]:
         """Several users' queries in one call: hits at once, the misses queued together for the forward pass."""
         return list(await asyncio.gather(*(self.embed(t) for t in texts)))
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.001)  # both reset from the args in __init__
     async def _encode_batch(self, keys: list[str]) -> list[QueryEmbedding]:
         # In a worker thread: the forward pass releases the GIL, and the event loop keeps queueing the next batch.
         return await asyncio.to_thread(self.core.encode, keys)
@@ -98,18 +105,17 @@ class Retriever:
 
         self.core = RetrievalCore(args)  # loads LATEST here: a new replica takes traffic once it has an index
         self.board = ReplicaBoard("Retriever", self.core, args.poll_interval_s)
-        self._retrieve_batch.set_max_batch_size(args.search_batch_max_size)
-        self._retrieve_batch.set_batch_wait_timeout_s(args.search_batch_wait_ms / 1000)
+        self._batcher = Batcher(self._retrieve_batch, max_batch_size=args.search_batch_max_size,
+                                wait_s=args.search_batch_wait_ms / 1000)
 
     async def retrieve(self, query: RetrievalQuery) -> RetrievalResult | None:
         """Recommendations for one user; None while no index version is loaded."""
-        return await self._retrieve_batch(query)
+        return await self._batcher.submit(query)
 
     async def retrieve_many(self, queries: list[RetrievalQuery]) -> list[RetrievalResult | None]:
         """Several users in one call, searched together (up to ``search_batch_max_size`` per index call)."""
-        return list(await asyncio.gather(*(self._retrieve_batch(q) for q in queries)))
+        return list(await asyncio.gather(*(self._batcher.submit(q) for q in queries)))
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0005)  # both reset from the args in __init__
     async def _retrieve_batch(self, queries: list[RetrievalQuery]) -> list[RetrievalResult | None]:
         return await asyncio.to_thread(self.core.retrieve, queries)
 
@@ -231,15 +237,14 @@ class Reranker:
 
         self.config = args.reranker_config()
         self.cross = CrossEncoder(self.config)
-        self._rerank_batch.set_max_batch_size(args.rerank_batch_max_size)
-        self._rerank_batch.set_batch_wait_timeout_s(args.rerank_batch_wait_ms / 1000)
+        self._batcher = Batcher(self._rerank_batch, max_batch_size=args.rerank_batch_max_size,
+                                wait_s=args.rerank_batch_wait_ms / 1000)
 
     async def rerank_many(self, jobs: list[tuple[str, list[tuple[str, float]], list[str]]]
                           ) -> list[list[tuple[str, float]]]:
         """``(query, hits, texts of the hits)`` per request → the hits re-ordered with fused scores."""
-        return list(await asyncio.gather(*(self._rerank_batch(job) for job in jobs)))
+        return list(await asyncio.gather(*(self._batcher.submit(job) for job in jobs)))
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.001)  # both reset from the args in __init__
     async def _rerank_batch(self, jobs: list[tuple[str, list[tuple[str, float]], list[str]]]
                             ) -> list[list[tuple[str, float]]]:
         from coldstart.ranking.rerank import rerank_hits
@@ -332,10 +337,9 @@ class Ingress:
         self.has_reranker = bool(args.reranker)
         self.rerank_depth = args.rerank_depth if args.reranker else 0
         self.max_length = args.max_length
-        self._answer.set_max_batch_size(args.ingress_batch_max_size)
-        self._answer.set_batch_wait_timeout_s(args.ingress_batch_wait_ms / 1000)
+        self._batcher = Batcher(self._answer, max_batch_size=args.ingress_batch_max_size,
+                                wait_s=args.ingress_batch_wait_ms / 1000)
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)  # both reset from the args in __init__
     async def _answer(self, bodies: list[RecommendRequest]) -> list[Answer]:
         """One answer per request; fused: one worker-thread call for the whole group (encode the misses, search,
         blend, re-rank), composed: one encoder call, one retriever call and (with a re-ranker) one re-ranker call
@@ -389,7 +393,7 @@ class Ingress:
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         metrics = _metrics()
-        answer: Answer = await self._answer(body)
+        answer: Answer = await self._batcher.submit(body)
         embedding, result = answer.embedding, answer.result
         encoded, done, reranked = answer.encoded_at, answer.retrieved_at, answer.reranked_at
         if embedding is not None:

@@ -505,3 +505,80 @@ def test_hot_swap_under_load_and_a_corrupt_version_is_refused(s3_app, tiny_encod
                                 for r in client.get("/healthz").json()["replicas"]), 30)
     assert health["items"] == len(catalog.ids) + 20
     assert client.get("/items/NEW000").json()["title"] == new_titles[0]
+
+
+@pytest.mark.timeout(420)
+def test_published_session_signals_rank_clicks_and_swap_with_the_index(serve_http, tmp_path, tiny_model_dir,
+                                                                       tiny_encoder, catalog):
+    """With ``session_signals``, clicks-only users are ranked by the signals published beside the live version —
+    the same ranking as the batch pipeline over those signals. Newer signals for the same version swap in under
+    load; a new version moves with its own signals; signals of another catalog are refused and shown in
+    /healthz while the last good ones keep serving. No request fails throughout."""
+    import random
+
+    from ray import serve
+
+    from coldstart.artifacts.versions import stage_version
+    from coldstart.ranking.config import RetrievalConfig
+    from coldstart.ranking.faiss_index import IndexConfig
+    from coldstart.ranking.pipeline import RankingPipeline
+    from coldstart.signals.artifact import load_signals, publish_signals
+    from coldstart.signals.sessions import SessionSignals
+
+    store = open_store(tmp_path / "store")
+    v1 = publish_encoded(store, tiny_encoder, catalog.ids, catalog.titles).version
+    rng = random.Random(11)
+
+    def fitted(ids, seed):
+        r = random.Random(seed)
+        return SessionSignals(ids, [r.sample(ids, r.randint(3, 8)) for _ in range(300)])
+
+    s1 = publish_signals(store, v1, fitted(catalog.ids, 1), source="seed 1").signals_id
+    args = ServeAppArgs(store=str(store.root), model=str(tiny_model_dir), max_length=MAX_LENGTH, retriever="blend",
+                        session_signals=True, poll_interval_s=0.5, query_cache_size=0)
+    client = _start_app(serve_http, args, name="signals", route_prefix="/signals")
+    clicks = [rng.sample(catalog.ids, 2) for _ in range(20)]
+
+    def expected(version, ids_of_version, signals_id):
+        loaded = load_version(store, version)
+        signals, _ = load_signals(store, version, ids_of_version, signals_id)
+        pipeline = RankingPipeline(DenseRecommender(None, loaded, args.profile_config()), RetrievalConfig(),
+                                   retriever="blend", sessions=signals)
+        return [[i for i, _ in r] for r in pipeline.search([UserRequest(clicks=tuple(c)) for c in clicks], 10)]
+
+    def served():
+        out = [client.post("/recommend", json={"clicks": c, "k": 10}) for c in clicks]
+        return [_ids(r) for r in out], {r.json()["signals_version"] for r in out}
+
+    try:
+        ranked, ids_seen = served()
+        assert ids_seen == {s1} and ranked == expected(v1, catalog.ids, s1)
+        bodies = [{"clicks": c, "k": 5} for c in clicks] + [{"query": "office chair", "k": 5}]
+        with SteadyClient(str(client.base_url), bodies) as steady:
+            steady.wait_for(lambda: len(steady.versions_seen()) >= 20, 60)
+            s2 = publish_signals(store, v1, fitted(catalog.ids, 2), source="seed 2").signals_id
+            steady.wait_for(lambda: client.get("/healthz").json()["signals_version"] == s2, 60)
+            # v2: new products; the nightly job publishes its signals before LATEST moves
+            new_ids = catalog.ids + [f"NEW{i:03d}" for i in range(10)]
+            titles = catalog.titles + [f"new garden chair {i}" for i in range(10)]
+            staged = stage_version(store, items=items_table(new_ids, titles), vectors=tiny_encoder.encode(titles),
+                                   encoder=tiny_encoder.info(), index_config=IndexConfig(), catalog={})
+            s3 = publish_signals(store, staged.version, fitted(new_ids, 3), source="seed 3").signals_id
+            v2 = staged.publish().version
+            steady.wait_for(lambda: client.get("/healthz").json()["index_version"] == v2, 60)
+            # signals fitted over v1's items, written under v2: another catalog, refused
+            bad = publish_signals(store, v2, fitted(catalog.ids, 4), source="wrong catalog").signals_id
+            steady.wait_for(lambda: bad in client.get("/healthz").json()["rejected_signals"], 60)
+            after = len(steady.outcomes)
+            steady.wait_for(lambda: len(steady.outcomes) >= after + 20, 60)
+        failures = [o for o in steady.outcomes if o[1] != 200]
+        assert not failures, failures[:5]
+        health = client.get("/healthz").json()
+        assert health["index_version"] == v2 and health["signals_version"] == s3
+        assert "another item list" in health["rejected_signals"][bad]
+        assert all(r["signals_version"] == s3 for r in health["replicas"])
+        ranked, ids_seen = served()
+        assert ids_seen == {s3} and ranked == expected(v2, new_ids, s3)
+    finally:
+        client.close()
+        serve.delete("signals")

@@ -64,6 +64,9 @@ def test_queues_are_bounded_and_answer_503_with_retry_after_and_requests_time_ou
 
 def test_both_run_the_replicas_with_the_same_tuned_environment():
     assert _app(_laptop())["runtime_env"]["env_vars"] == _app(_cluster())["runtime_env"]["env_vars"]
+    for config in (_laptop(), _cluster()):  # no Serve access log line per request, in the proxy or the replicas
+        assert config["logging_config"]["enable_access_log"] is False
+        assert _app(config)["logging_config"]["enable_access_log"] is False
 
 
 def test_both_rank_with_the_batch_blend_and_share_the_batch_settings():
