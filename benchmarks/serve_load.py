@@ -311,12 +311,13 @@ def markdown(results: list[LevelResult]) -> str:
     lines += ["", "| clients | vs | throughput serve/plain | p50 serve/plain | p99 serve/plain |",
               "| --- | --- | --- | --- | --- |"]
     for c in levels:
-        s = by.get(("serve", c))
-        for system in (x for x in systems if x != "serve"):
-            p = by.get((system, c))
-            if p and s:
-                lines.append(f"| {c} | {system} | {s.throughput_rps / p.throughput_rps:.2f}× | "
-                             f"{s.p50_ms / p.p50_ms:.2f}× | {s.p99_ms / p.p99_ms:.2f}× |")
+        for served in (x for x in systems if x.startswith("serve")):
+            s = by.get((served, c))
+            for system in (x for x in systems if not x.startswith("serve")):
+                p = by.get((system, c))
+                if p and s:
+                    lines.append(f"| {c} | {served} vs {system} | {s.throughput_rps / p.throughput_rps:.2f}× | "
+                                 f"{s.p50_ms / p.p50_ms:.2f}× | {s.p99_ms / p.p99_ms:.2f}× |")
     return "\n".join(lines)
 
 
@@ -356,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="encoder runtimes of the plain service (comma-separated): torch is the baseline, "
                         "onnx-int8 the Serve app's own encoder, so what Serve itself adds shows")
     parser.add_argument("--systems", default="plain,serve", help="plain, serve or both")
+    parser.add_argument("--serve-variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                        help="another Serve app, started with these environment variables for `serve run` (e.g. "
+                        "serve-haproxy:RAY_SERVE_ENABLE_HA_PROXY=1,RAY_SERVE_HAPROXY_NBTHREAD=1); repeatable")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ignore-retry-after", action="store_true",
                         help="clients resend at once after a 503 instead of waiting its Retry-After")
@@ -394,17 +398,20 @@ def main(argv: list[str] | None = None) -> int:
                                    f"http://127.0.0.1:{port}",
                                    env={"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(threads)},  # FAISS too
                                    log=work / f"{name}.log")
-    if "serve" in systems:
+    variants = {"serve": {}} if "serve" in systems else {}
+    for variant in args.serve_variant:  # name:KEY=VALUE,KEY=VALUE — environment of `serve run` (its controller)
+        name, _, env = variant.partition(":")
+        variants[name] = dict(kv.split("=", 1) for kv in env.split(",") if kv)
+    for name, extra_env in variants.items():
         serve_port = free_port()
-        config = serve_config(args.serve_config, work / "serve-bench.yaml", port=serve_port,
+        config = serve_config(args.serve_config, work / f"{name}-bench.yaml", port=serve_port,
                               store=str(Path(args.store).resolve()), overrides=overrides)
         serve_cli = Path(sys.executable).with_name("serve")  # the `serve` CLI of this Python environment
         # A private local Ray (address "local": never someone else's running cluster); PYTHONPATH lets the
         # replicas import the app, as in docs/serving.md.
-        servers["serve"] = Server("serve", [str(serve_cli), "run", "--address", "local", str(config)],
-                                  f"http://127.0.0.1:{serve_port}",
-                                  env=serve_env(),
-                                  log=work / "serve_run.log")
+        servers[name] = Server(name, [str(serve_cli), "run", "--address", "local", str(config)],
+                               f"http://127.0.0.1:{serve_port}", env={**serve_env(), **extra_env},
+                               log=work / f"{name}_run.log")
 
     results: list[LevelResult] = []
     started_at = dt.datetime.now(dt.timezone.utc)
@@ -420,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         streams = query_streams(queries, levels=len(levels), n=args.max_requests, zipf=args.zipf, seed=args.seed)
         for concurrency, stream in zip(levels, streams):
             for name, server in servers.items():
-                before = scrape(server.url) if name == "serve" else None
+                before = scrape(server.url) if name.startswith("serve") else None
                 groups = process_groups(server.proc.pid)
                 cpu_before = cpu_seconds(groups)
                 result = asyncio.run(run_level(server.url, stream, system=name, concurrency=concurrency,

@@ -266,7 +266,8 @@ app = FastAPI(title="coldstart: cold-start recommendations", version="1", descri
 
 ERRORS = {400: {"model": ErrorResponse, "description": "The body is not JSON."},
           422: {"model": ErrorResponse, "description": "The JSON has a wrong or missing field."},
-          503: {"model": ErrorResponse, "description": "No index version is loaded yet; retry shortly."}}
+          503: {"model": ErrorResponse, "description": "No index version is loaded yet, or the replica is "
+                "overloaded; retry after the Retry-After seconds."}}
 
 
 @functools.cache
@@ -335,6 +336,7 @@ class Ingress:
         self.fused = FusedCore(args) if retriever is None else None
         self.board = ReplicaBoard("Ingress", self.fused.retrieval, args.poll_interval_s) if self.fused else None
         self.has_reranker = bool(args.reranker)
+        self.max_pending = args.max_pending
         self.rerank_depth = args.rerank_depth if args.reranker else 0
         self.max_length = args.max_length
         self._batcher = Batcher(self._answer, max_batch_size=args.ingress_batch_max_size,
@@ -393,6 +395,10 @@ class Ingress:
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex[:16]
         metrics = _metrics()
+        if self._batcher.pending >= self.max_pending:  # admission control: refuse at once, never queue without bound
+            metrics.observe_rejected()
+            return _error(503, f"overloaded: {self._batcher.pending} requests are waiting in this replica; retry "
+                          "after the Retry-After seconds", **{"Retry-After": "1"})
         answer: Answer = await self._batcher.submit(body)
         embedding, result = answer.embedding, answer.result
         encoded, done, reranked = answer.encoded_at, answer.retrieved_at, answer.reranked_at

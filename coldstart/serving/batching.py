@@ -44,10 +44,12 @@ class Batcher(Generic[In, Out]):
         self.on_batch = on_batch
         self._queue: deque[tuple[In, asyncio.Future]] = deque()
         self._worker: asyncio.Task | None = None
+        self._running = 0
 
     @property
-    def queued(self) -> int:
-        return len(self._queue)
+    def pending(self) -> int:
+        """Requests held: in the running batch and waiting for the next one (what admission control bounds)."""
+        return len(self._queue) + self._running
 
     async def submit(self, item: In) -> Out:
         future = asyncio.get_running_loop().create_future()
@@ -66,6 +68,7 @@ class Batcher(Generic[In, Out]):
                 continue
             if self.on_batch is not None:
                 self.on_batch(len(batch))
+            self._running = len(batch)
             try:
                 results = await self.run([item for item, _ in batch])
                 if len(results) != len(batch):
@@ -75,6 +78,8 @@ class Batcher(Generic[In, Out]):
                     if not future.done():
                         future.set_exception(err)
                 continue
+            finally:
+                self._running = 0
             for (_, future), result in zip(batch, results):
                 if not future.done():
                     future.set_result(result)

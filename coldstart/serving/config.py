@@ -51,6 +51,10 @@ class ServeAppArgs(BaseModel):
     ingress_batch_wait_ms: float = Field(0.0, ge=0, le=1000, description=(
         "How long an ingress batch waits to fill. 0: a lone request goes at once; under load the batch fills from "
         "the requests that queued while the last one ran (max_ongoing_requests must be ≥ the batch size)."))
+    max_pending: int = Field(48, ge=1, le=100_000, description=(
+        "Requests a replica holds (its running batch and those waiting for the next); beyond that it answers 503 "
+        "with Retry-After at once, so overload costs the excess requests a retry instead of every request its "
+        "latency. Set the deployment's max_ongoing_requests above it, so Serve's router never queues."))
     query_cache_size: int = Field(10_000, ge=0, description="Query embeddings kept per encoder replica (0: off).")
 
     reranker: str | None = Field(None, description=(

@@ -66,6 +66,8 @@ class ServiceMetrics:
                                             "retriever call for all of them).", buckets=BATCH_BUCKETS, registry=r)
         self.cache = Counter("coldstart_query_cache_lookups", "Query-embedding cache lookups.", ["result"],
                              registry=r)
+        self.rejected = Counter("coldstart_overload_rejections", "Requests answered 503 because the replica held "
+                                "max_pending requests already.", registry=r)
         self.clicks = Counter("coldstart_click_lookups", "Clicked ids looked up among the in-memory item vectors.",
                               ["result"], registry=r)
         self._cache_ratio, self._click_ratio = _Ratio(), _Ratio()
@@ -95,6 +97,9 @@ class ServiceMetrics:
         self._cache_ratio.add(int(cache_hit), 1)
         if not cache_hit:
             self.batch_size.observe(batch_size)
+
+    def observe_rejected(self) -> None:
+        self.rejected.inc()
 
     def observe_ingress_batch(self, size: int) -> None:
         self.ingress_batch_size.observe(size)

@@ -215,6 +215,36 @@ def test_http_ranks_as_coldstart_search_does(serve_http, tmp_path, tiny_model_di
 
 
 @pytest.mark.timeout(420)
+def test_beyond_max_pending_a_replica_answers_503_with_retry_after_at_once(serve_http, tmp_path, tiny_model_dir,
+                                                                           tiny_encoder, catalog):
+    """Overload: 60 requests at once against a replica that holds at most 2. The excess is refused at once
+    (503, Retry-After, a JSON error), the rest answered; no 500, no timeout."""
+    from ray import serve
+
+    store = open_store(tmp_path / "store")
+    publish_encoded(store, tiny_encoder, catalog.ids, catalog.titles)
+    args = ServeAppArgs(store=str(store.root), model=str(tiny_model_dir), max_length=MAX_LENGTH, max_pending=2,
+                        ingress_batch_max_size=1, query_cache_size=0)
+    client = _start_app(serve_http, args, name="overload", route_prefix="/overload")
+
+    async def burst():
+        async with httpx.AsyncClient(base_url=str(client.base_url), timeout=60, trust_env=False) as c:
+            return await asyncio.gather(*(c.post("/recommend", json={"query": f"chair {n}"}) for n in range(60)))
+
+    try:
+        responses = asyncio.run(burst())
+        statuses = sorted({r.status_code for r in responses})
+        refused = [r for r in responses if r.status_code == 503]
+        assert statuses == [200, 503], statuses
+        assert all(r.headers["retry-after"] == "1" and "overloaded" in r.json()["error"] for r in refused)
+        metrics = client.get("/metrics").text
+        assert f"coldstart_overload_rejections_total {float(len(refused))}" in metrics
+    finally:
+        client.close()
+        serve.delete("overload")
+
+
+@pytest.mark.timeout(420)
 def test_reranker_reorders_the_top_of_query_requests_and_leaves_clicks_only_ones(serve_http, tmp_path,
                                                                                 tiny_model_dir,
                                                                                 tiny_cross_encoder_dir):

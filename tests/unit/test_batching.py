@@ -23,7 +23,11 @@ def test_a_lone_request_runs_at_once_and_arrivals_during_a_batch_form_the_next()
         first = asyncio.create_task(batcher.submit(0))
         await asyncio.sleep(0.01)  # the first batch is running
         rest = [asyncio.create_task(batcher.submit(i)) for i in range(1, 7)]
-        return await first, await asyncio.gather(*rest)
+        await asyncio.sleep(0)
+        assert batcher.pending == 7  # one running, six waiting: what admission control counts
+        out = await first, await asyncio.gather(*rest)
+        assert batcher.pending == 0
+        return out
 
     first, rest = asyncio.run(main())
     assert first == 0 and rest == [10, 20, 30, 40, 50, 60]

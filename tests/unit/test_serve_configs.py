@@ -56,6 +56,8 @@ def test_the_deployments_are_those_the_topology_builds_and_their_batches_can_fil
 
 def test_queues_are_bounded_and_answer_503_with_retry_after_and_requests_time_out(config):
     ingress = next(d for d in _app(config)["deployments"] if d["name"] == "Ingress")
+    # the replica refuses beyond max_pending; Serve's router must not queue before that (it backs off and retries)
+    assert ingress["max_ongoing_requests"] > _args(config).max_pending
     assert 0 < ingress["max_queued_requests"] <= 4 * ingress["max_ongoing_requests"]
     assert ingress["backpressure_config"]["status_code"] == 503
     assert ingress["backpressure_config"]["retry_after_s"] >= 1
