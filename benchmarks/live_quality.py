@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import socket
 import sys
 import time
@@ -48,12 +49,12 @@ async def _send(url: str, bodies: list[dict], concurrency: int) -> list[dict]:
 
     async def worker(session):
         for n in queue:
-            async with session.post("/recommend", json=bodies[n]) as response:
+            async with session.post("recommend", json=bodies[n]) as response:
                 if response.status != 200:
                     raise RuntimeError(f"HTTP {response.status}: {await response.text()}")
                 out[n] = await response.json()
 
-    async with aiohttp.ClientSession(base_url=url, trust_env=False,
+    async with aiohttp.ClientSession(base_url=url.rstrip("/") + "/", trust_env=False,
                                      timeout=aiohttp.ClientTimeout(total=120)) as session:
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
     return out
@@ -117,10 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     from coldstart.signals.artifact import fit_and_publish, load_signals
     from pipelines.ray_runtime import init_ray, local_ray_env
 
-    import os
-
     for key, value in local_ray_env().items():
         os.environ.setdefault(key, value)
+    args.config = str(Path(args.config).resolve())  # the replicas read it too, from their own working directory
     config = load_retrieval_config(args.config)
     rows = []
     hd, sci = args.data / "homedepot", args.data / "amazon_scientific"

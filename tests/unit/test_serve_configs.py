@@ -73,7 +73,7 @@ def test_both_run_the_replicas_with_the_same_tuned_environment():
 
 def test_both_rank_with_the_batch_blend_and_share_the_batch_settings():
     laptop, cluster = _args(_laptop()), _args(_cluster())
-    assert laptop.retriever == cluster.retriever == "blend"
+    assert laptop.retriever == cluster.retriever == "blend" and laptop.session_signals and cluster.session_signals
     for field in ("ingress_batch_max_size", "ingress_batch_wait_ms", "query_cache_size", "max_length",
                   "poll_interval_s"):
         assert getattr(laptop, field) == getattr(cluster, field), field
