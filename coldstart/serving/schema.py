@@ -28,7 +28,7 @@ EXAMPLE_REQUEST = {"query": "office chair", "clicks": ["SKU00042", "SKU00107"], 
 class RecommendRequest(BaseModel):
     """A new user's request: what they typed and/or the products they clicked so far (oldest first)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         EXAMPLE_REQUEST, {"query": "cordless drill"}, {"clicks": ["SKU00042"], "k": 5},
     ]})
 

@@ -35,6 +35,16 @@ def test_field_errors_name_the_field():
     assert "query: " in _errors(query="x" * 5000)[1].error
 
 
+@pytest.mark.parametrize("field, value", [("diversity", False), ("k", True), ("k", "10"), ("k", 2.5),
+                                          ("query", 5), ("clicks", "SKU1"), ("exclude", [3])])
+def test_no_coercion_a_wrong_type_is_a_422_naming_the_field(field, value):
+    """Strict: `false` is not a diversity of 0 and "10" is not k = 10; a client bug is reported, not guessed."""
+    body = {"query": "chair", field: value} if field != "query" else {field: value}
+    status, error = _errors(**body)
+    assert status == 422 and error.error.startswith(field), error.error
+    assert RecommendRequest.model_validate({"query": "chair", "diversity": 1, "k": 5}).diversity == 1.0  # ints are numbers
+
+
 def test_malformed_json_is_400():
     with pytest.raises(ValidationError) as info:
         RecommendRequest.model_validate_json(b'{"query": "chair",')
