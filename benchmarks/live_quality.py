@@ -25,7 +25,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -33,12 +32,6 @@ from pathlib import Path
 logger = logging.getLogger("benchmarks.live_quality")
 
 DEPTH = 100
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def _send(url: str, bodies: list[dict], concurrency: int) -> list[dict]:
@@ -60,29 +53,15 @@ async def _send(url: str, bodies: list[dict], concurrency: int) -> list[dict]:
     return out
 
 
-def _wait_ready(url: str, timeout_s: float = 600) -> dict:
-    import httpx
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            response = httpx.get(f"{url}/healthz", timeout=10, trust_env=False)
-            if response.status_code == 200:
-                return response.json()
-        except httpx.TransportError:
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"the app at {url} was not ready in {timeout_s} s")
-
-
 def _serve(args, name: str, base: str):
     from ray import serve
 
+    from benchmarks.serve_load import wait_healthy
     from pipelines.serve_app import build_app
 
     serve.run(build_app(args), name=name, route_prefix=f"/{name}", blocking=False)
     url = f"{base}/{name}"
-    health = _wait_ready(url)
+    health = wait_healthy(url, 600, what=f"the app at {url}")
     logger.info("%s ready: version %s, signals %s", name, health["index_version"], health.get("signals_version"))
     return url
 
@@ -107,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     from ray import serve
 
     from benchmarks.quality import homedepot, scientific
+    from benchmarks.serve_load import free_port
     from coldstart.artifacts.manifest import latest_version
     from coldstart.artifacts.store import open_store
     from coldstart.evaluation.metrics import evaluate_run
@@ -125,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     hd, sci = args.data / "homedepot", args.data / "amazon_scientific"
     init_ray(num_cpus=2)
-    port = _free_port()
+    port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     base = f"http://127.0.0.1:{port}"
     try:

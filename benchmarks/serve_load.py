@@ -109,6 +109,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_healthy(url: str, timeout_s: float, *, check_alive=lambda: None, what: str = "the server") -> dict:
+    """``GET {url}/healthz`` once a second until it answers 200 (its JSON), ``timeout_s`` at most."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=10, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            check_alive()
+            try:
+                response = client.get(f"{url}/healthz")
+                if response.status_code == 200:
+                    return response.json()
+            except httpx.TransportError:
+                pass
+            time.sleep(1)
+    raise TimeoutError(f"{what} not ready after {timeout_s} s")
+
+
 class Server:
     """A server subprocess on 127.0.0.1: started, waited for (GET /healthz → 200), stopped with SIGTERM."""
 
@@ -124,19 +140,11 @@ class Server:
         return self
 
     def wait_ready(self, timeout_s: float) -> dict:
-        deadline = time.monotonic() + timeout_s
-        with httpx.Client(timeout=10, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited with code {self.proc.returncode}; see {self.log_path}")
-                try:
-                    response = client.get(f"{self.url}/healthz")
-                    if response.status_code == 200:
-                        return response.json()
-                except httpx.TransportError:
-                    pass
-                time.sleep(1)
-        raise TimeoutError(f"{self.name} not ready after {timeout_s} s; see {self.log_path}")
+        def check_alive() -> None:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with code {self.proc.returncode}; see {self.log_path}")
+
+        return wait_healthy(self.url, timeout_s, check_alive=check_alive, what=f"{self.name} (see {self.log_path})")
 
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:

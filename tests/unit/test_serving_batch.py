@@ -102,7 +102,7 @@ def test_with_a_pipeline_the_served_ranking_is_the_pipelines_and_says_what_ranke
 
     config = RetrievalConfig(query_weights={"dense": 1.0, "bm25": 0.5})
     with_pipeline = ServingVersion.prepare(
-        serving.loaded, lambda loaded: RankingPipeline(DenseRecommender(None, loaded, PROFILE), config))
+        serving.loaded, lambda loaded, signals: RankingPipeline(DenseRecommender(None, loaded, PROFILE), config))
     rng = np.random.default_rng(1)
     text = serving.texts[5].split()[0]  # a word of a product's text, so BM25 has something to say
     vector = _unit(rng.standard_normal(8))
