@@ -66,6 +66,9 @@ from coldstart.serving.config import ServeAppArgs
 from coldstart.serving.prometheus import ServiceMetrics
 
 logger = logging.getLogger(__name__)
+# One line per request, through Serve's replica logger (a child of "ray.serve" reaches its handlers: the replica's
+# log file, with Serve's `logging_config` level and encoding); a plain module logger is not configured in a replica.
+request_log = logging.getLogger("ray.serve.coldstart")
 
 
 # ------------------------------------------------------------------------------------------ query encoder
@@ -283,7 +286,7 @@ def _error(status: int, message: str, **headers: str) -> JSONResponse:
 @app.exception_handler(RequestValidationError)
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     status, body = explain_validation_errors(list(exc.errors()))
-    logger.info("rejected request to %s: %d %s", request.url.path, status, body.error)
+    request_log.info("rejected request to %s: %d %s", request.url.path, status, body.error)
     return JSONResponse(body.model_dump(), status_code=status)
 
 
@@ -337,6 +340,7 @@ class Ingress:
         self.board = ReplicaBoard("Ingress", self.fused.retrieval, args.poll_interval_s) if self.fused else None
         self.has_reranker = bool(args.reranker)
         self.max_pending = args.max_pending
+        self.log_request_content = args.log_request_content
         self.rerank_depth = args.rerank_depth if args.reranker else 0
         self.max_length = args.max_length
         self._batcher = Batcher(self._answer, max_batch_size=args.ingress_batch_max_size,
@@ -437,9 +441,12 @@ class Ingress:
                              retrieve_ms=(done - encoded) * 1000,
                              rerank_ms=(reranked - done) * 1000 if self.has_reranker else 0.0),
         )
-        logger.info("recommend request_id=%s index_version=%s k=%d items=%d clicks=%d unknown_clicks=%d "
-                    "cache_hit=%s latency_ms=%.1f", request_id, result.version, body.k, len(result.items),
-                    len(body.clicks), len(result.unknown_clicks), response.cache_hit, response.timing_ms.total_ms)
+        request_log.info("recommend request_id=%s index_version=%s k=%d items=%d clicks=%d unknown_clicks=%d "
+                         "cache_hit=%s latency_ms=%.1f", request_id, result.version, body.k, len(result.items),
+                         len(body.clicks), len(result.unknown_clicks), response.cache_hit,
+                         response.timing_ms.total_ms)
+        if self.log_request_content:  # the operator asked for it (ServeAppArgs.log_request_content)
+            request_log.info("recommend request_id=%s query=%r clicks=%s", request_id, body.query, list(body.clicks))
         return JSONResponse(response.model_dump(), headers={"X-Request-ID": request_id})
 
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health}},

@@ -84,6 +84,9 @@ class ServeAppArgs(BaseModel):
     attributes: str | None = Field(None, description="With `sessions`: item_id + category/brand (or text read by "
                                    "[retrieval] attributes_pattern) for the category/brand signals.")
 
+    log_request_content: bool = Field(False, description=(
+        "Also write each request's query text and click ids into the request log line. Off: the log holds the "
+        "request id, version, counts and timing only, so no user data is kept server-side."))
     poll_interval_s: float = Field(10.0, gt=0, le=3600, description="How often a retriever checks for a new version.")
     mmr_candidates: int = Field(50, ge=1, le=1000, description="Top candidates a diversity request re-ranks.")
     query_weight: float = Field(0.5, ge=0, le=1, description="Share of the query in a profile with clicks.")

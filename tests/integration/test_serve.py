@@ -414,6 +414,37 @@ def test_the_replicas_credentials_are_in_no_ray_log_or_runtime_env(s3_app, s3_se
         build_app(s3_app.args, runtime_env={"env_vars": {"AWS_SECRET_ACCESS_KEY": "x"}})
 
 
+@pytest.mark.timeout(420)
+def test_no_query_text_or_click_ids_in_any_log_unless_the_operator_asks(serve_http, tmp_path, tiny_model_dir,
+                                                                        tiny_encoder, catalog):
+    """Privacy: what a user typed and clicked is in no file of Ray's session (replica, proxy, controller logs)
+    after it was answered — and is there once the operator turns on ``log_request_content``."""
+    import ray
+    from ray import serve
+
+    ids = [f"PRIVATE-SKU-{n:03d}" for n in range(len(catalog.ids))]
+    store = open_store(tmp_path / "store")
+    publish_encoded(store, tiny_encoder, ids, catalog.titles)
+    session = Path(ray.get_runtime_context().get_temp_dir()) / ray.get_runtime_context().get_session_name()
+    for logged in (False, True):
+        name = "private-on" if logged else "private"
+        query, clicks = f"zebra quokka {name} 7391", [ids[4], ids[9]]
+        args = ServeAppArgs(store=str(store.root), model=str(tiny_model_dir), max_length=MAX_LENGTH,
+                            log_request_content=logged)
+        client = _start_app(serve_http, args, name=name, route_prefix=f"/{name}")
+        try:
+            assert client.post("/recommend", json={"query": query, "clicks": clicks}).status_code == 200
+            assert client.post("/recommend", json={"query": query, "k": 0}).status_code == 422  # rejected too
+        finally:
+            client.close()
+            serve.delete(name)  # the replica flushes its buffered request logs as it stops
+        found = {needle: files_holding(needle, session) for needle in (query, *clicks)}
+        if logged:  # the same search finds them when they are logged: the check above can fail
+            assert all(found.values()), found
+        else:
+            assert found == {needle: [] for needle in found}, found
+
+
 @pytest.mark.s3
 @pytest.mark.timeout(120)
 def test_healthz_items_metrics_and_docs(s3_app, catalog):
