@@ -21,6 +21,7 @@ from coldstart.ranking.mmr import mmr_order
 from coldstart.ranking.user_vector import ProfileConfig
 from coldstart.ranking.dense import DenseRecommender, UserRequest
 
+SESSION_SIGNALS = frozenset({"covisit", "popularity", "category", "brand"})  # what other users' sessions give
 NO_SIGNAL = "no query, and none of the clicked items is in the index: nothing to recommend from"
 
 
@@ -153,5 +154,6 @@ def retrieve(
         items = [RetrievedItem(item_id, serving.titles[row], score, serving.texts[row] if n < q.rerank_depth else None)
                  for n, (item_id, score) in enumerate(hits[:keep]) for row in [index.row_of[item_id]]]
         results.append(RetrievalResult(serving.version, items, unknown[i], known, batch_size=len(queries),
-                                       signals=signals, signals_version=serving.signals_id if i in ranked else None))
+                                       signals=signals, signals_version=serving.signals_id
+                                       if SESSION_SIGNALS.intersection(signals) else None))
     return results

@@ -640,6 +640,8 @@ def test_published_session_signals_rank_clicks_and_swap_with_the_index(serve_htt
         assert all(r["signals_version"] == s3 for r in health["replicas"])
         ranked, ids_seen = served()
         assert ids_seen == {s3} and ranked == expected(v2, new_ids, s3)
+        query_only = client.post("/recommend", json={"query": "office chair"}).json()
+        assert query_only["signals"] == ["dense", "bm25"] and query_only["signals_version"] is None
     finally:
         client.close()
         serve.delete("signals")
