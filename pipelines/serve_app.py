@@ -362,7 +362,7 @@ class Ingress:
         queries = retrieval_queries(bodies, embeddings, rerank_depth=self.rerank_depth)
         results = await self.retriever.retrieve_many.remote(queries)
         done = time.perf_counter()
-        chosen = rerank_jobs(bodies, queries, results) if self.reranker is not None else []
+        chosen = rerank_jobs(queries, results) if self.reranker is not None else []
         if chosen:
             reordered = await self.reranker.rerank_many.remote([(
                 bodies[n].query, [(i.item_id, i.score) for i in results[n].items],

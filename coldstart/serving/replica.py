@@ -56,8 +56,7 @@ def retrieval_queries(bodies: Sequence[RecommendRequest], embeddings: Sequence[Q
     ) for b, e in zip(bodies, embeddings)]
 
 
-def rerank_jobs(bodies: Sequence[RecommendRequest], queries: Sequence[RetrievalQuery],
-                results: Sequence[RetrievalResult | None]) -> list[int]:
+def rerank_jobs(queries: Sequence[RetrievalQuery], results: Sequence[RetrievalResult | None]) -> list[int]:
     """Which requests the re-ranker re-scores: those that asked for candidates and got some."""
     return [n for n, (q, r) in enumerate(zip(queries, results)) if q.rerank_depth and r is not None and r.items]
 
@@ -253,7 +252,7 @@ class FusedCore:
         queries = retrieval_queries(bodies, embeddings, rerank_depth=self.rerank_depth)
         results = self.retrieval.retrieve(queries)
         retrieved = time.perf_counter()
-        chosen = rerank_jobs(bodies, queries, results) if self.reranker is not None else []
+        chosen = rerank_jobs(queries, results) if self.reranker is not None else []
         if chosen:
             from coldstart.ranking.rerank import rerank_hits
 
