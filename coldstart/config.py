@@ -42,6 +42,7 @@ class EmbedConfig:
     rows_per_block: int = 1024
     retention: int = 5  # published versions kept; the live one is never removed
     incremental: bool = True  # carry over vectors of unchanged products from the live version
+    lease_ttl_s: float = 600.0  # the store's publish lease: renewed every third of this; a dead run's frees after it
 
     def __post_init__(self) -> None:
         if self.actors < 1:
@@ -50,6 +51,8 @@ class EmbedConfig:
             raise ValueError("embed.cpus_per_actor and embed.gpus_per_actor must be ≥ 0")
         if self.threads_per_actor < 1 or self.rows_per_block < 1:
             raise ValueError("embed.threads_per_actor and embed.rows_per_block must be positive")
+        if self.lease_ttl_s <= 0:
+            raise ValueError(f"embed.lease_ttl_s={self.lease_ttl_s}: must be positive (seconds)")
         if self.retention < 1:
             raise ValueError(f"embed.retention={self.retention}: keep at least the live version (1)")
 

@@ -10,7 +10,8 @@
 5. retention: drop versions beyond the newest ``embed.retention`` and folders of runs that died before
    publishing, never the live version.
 
-A run with no catalog change publishes nothing. Counts always add up: rows read = embedded + carried over +
+The whole run holds the store's publish lease (:mod:`coldstart.artifacts.lease`): a second run on the same store
+stops at once with a message naming the first. A run with no catalog change publishes nothing. Counts always add up: rows read = embedded + carried over +
 quarantined. ``LATEST`` is the last write, so a run killed at any point leaves the live version untouched.
 """
 
@@ -26,6 +27,7 @@ from typing import Any, Callable
 import numpy as np
 import pyarrow as pa
 
+from coldstart.artifacts.lease import Lease, acquire as acquire_lease
 from coldstart.artifacts.manifest import EncoderInfo, latest_version, read_manifest, read_verified
 from coldstart.artifacts.retention import apply_retention
 from coldstart.artifacts.store import ArtifactStore, S3Store, open_store
@@ -97,10 +99,16 @@ def publish_catalog(config: JobConfig, embed: EmbedStep = embed_in_process) -> E
     if not config.catalog:
         raise ValueError("no catalog given: pass --catalog URI or set `catalog` in the config file")
     t0 = time.perf_counter()
-    seconds: dict[str, float] = {}
     store = open_store(config.store)
     if isinstance(store, S3Store):
         store.check_access()
+    with acquire_lease(store, f"embed {config.catalog}", ttl_s=config.embed.lease_ttl_s) as lease:
+        return _publish_holding(config, embed, store, lease, t0)
+
+
+def _publish_holding(config: JobConfig, embed: EmbedStep, store: ArtifactStore, lease: Lease,
+                     t0: float) -> EmbedResult:
+    seconds: dict[str, float] = {}
     catalog = validate_catalog(config.catalog, config.schema)
     if catalog.rows_good == 0:
         where = _save_rejected(store, catalog)
@@ -120,6 +128,7 @@ def publish_catalog(config: JobConfig, embed: EmbedStep = embed_in_process) -> E
     if plan.is_noop and catalog.rows_quarantined == _live_quarantined(store, live_version):
         logger.info("catalog unchanged since version %s: nothing to publish", live_version)
         if config.signals.sessions:  # the sessions grew since: refit them for the live version
+            lease.check()
             fit_signals(store, live_version, live_table.column("item_id").to_pylist(), config)
         removed = apply_retention(store, keep=config.embed.retention)
         return EmbedResult(version=live_version, published=False, counts=counts,
@@ -164,6 +173,7 @@ def publish_catalog(config: JobConfig, embed: EmbedStep = embed_in_process) -> E
     staged.put(REPORT_FILE, json.dumps(report, indent=2).encode())
     if config.signals.sessions:  # before LATEST moves: a replica that sees the version finds its signals
         fit_signals(store, staged.version, catalog.good.column("item_id").to_pylist(), config)
+    lease.check()  # fence: a run that stalled past its lease must not move LATEST over the run that took it
     manifest = staged.publish()
     removed = apply_retention(store, keep=config.embed.retention)
     return EmbedResult(version=manifest.version, published=True, counts=counts, seconds=seconds, store=store.uri,

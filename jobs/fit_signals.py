@@ -20,6 +20,7 @@ from jobs.entry import base_parser, job_config, run_job
 
 
 def fit_signals(args: argparse.Namespace) -> None:
+    from coldstart.artifacts.lease import acquire as acquire_lease
     from coldstart.artifacts.manifest import latest_version
     from coldstart.artifacts.store import open_store
     from coldstart.artifacts.versions import load_version
@@ -30,12 +31,14 @@ def fit_signals(args: argparse.Namespace) -> None:
     if not sessions:
         raise ValueError("no sessions given: pass --sessions FILE or set [signals] sessions in the config")
     store = open_store(config.store)
-    version = args.version or latest_version(store)
-    if version is None:
-        raise LookupError(f"no index version is published in {store.uri}: run `coldstart embed` first")
-    ids = load_version(store, version).index.ids
-    manifest = fit_and_publish(store, version, ids, sessions=sessions,
-                               attributes=args.attributes or config.signals.attributes, config=config.retrieval)
+    with acquire_lease(store, f"fit signals {sessions}", ttl_s=config.embed.lease_ttl_s) as lease:
+        version = args.version or latest_version(store)
+        if version is None:
+            raise LookupError(f"no index version is published in {store.uri}: run `coldstart embed` first")
+        ids = load_version(store, version).index.ids
+        lease.check()
+        manifest = fit_and_publish(store, version, ids, sessions=sessions,
+                                   attributes=args.attributes or config.signals.attributes, config=config.retrieval)
     print(json.dumps(dataclasses.asdict(manifest), indent=2), flush=True)
 
 

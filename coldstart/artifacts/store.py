@@ -15,6 +15,8 @@ botocore traceback from deep inside.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import os
 import shutil
@@ -38,6 +40,10 @@ class StoreKeyMissing(StoreError, KeyError):
         return str(self.args[0])
 
 
+class PreconditionFailed(StoreError):
+    """A conditional write lost: the key already existed (create) or changed since it was read (replace)."""
+
+
 class ArtifactStore(Protocol):
     """Key/value access to artifacts below one root URI. Keys use ``/`` as separator."""
 
@@ -58,6 +64,21 @@ class ArtifactStore(Protocol):
     def upload_dir(self, src: Path, prefix: str) -> list[str]: ...
 
     def child(self, prefix: str) -> "ArtifactStore": ...
+
+    # Conditional writes (compare-and-swap): the building block of the publish lease (:mod:`.lease`).
+    # A token names one state of one object (an ETag on S3, a content hash locally).
+
+    def read_with_token(self, key: str) -> tuple[bytes, str]: ...
+
+    def create_bytes(self, key: str, data: bytes) -> str: ...
+
+    def replace_bytes(self, key: str, data: bytes, token: str) -> str: ...
+
+    def delete_if(self, key: str, token: str) -> None: ...
+
+
+def _content_token(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _join(*parts: str) -> str:
@@ -139,7 +160,7 @@ class LocalStore(_StoreBase):
         return sorted(
             p.relative_to(self.root).as_posix()
             for p in base.rglob("*")
-            if p.is_file() and not p.name.endswith(".tmp")
+            if p.is_file() and not p.name.endswith((".tmp", ".cas"))  # in-flight writes, conditional-write locks
         )
 
     def delete_prefix(self, prefix: str) -> int:
@@ -153,6 +174,62 @@ class LocalStore(_StoreBase):
         shutil.rmtree(target)
         return count
 
+
+    # Conditional writes. Creating uses link(2), which fails when the name exists; replacing and deleting compare
+    # the content hash under an flock on a sidecar file, which every conditional writer of this folder takes.
+
+    def read_with_token(self, key: str) -> tuple[bytes, str]:
+        data = self.read_bytes(key)
+        return data, _content_token(data)
+
+    def create_bytes(self, key: str, data: bytes) -> str:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            with self._cas(path):
+                os.link(tmp, path)
+        except FileExistsError:
+            raise PreconditionFailed(f"{self.uri}/{key} already exists") from None
+        finally:
+            os.unlink(tmp)
+        return _content_token(data)
+
+    def replace_bytes(self, key: str, data: bytes, token: str) -> str:
+        path = self._path(key)
+        with self._cas(path):
+            self._expect(key, token)
+            self.write_bytes(key, data)
+        return _content_token(data)
+
+    def delete_if(self, key: str, token: str) -> None:
+        path = self._path(key)
+        with self._cas(path):
+            self._expect(key, token)
+            path.unlink()
+
+    def _expect(self, key: str, token: str) -> None:
+        try:
+            current = _content_token(self._path(key).read_bytes())
+        except FileNotFoundError:
+            raise PreconditionFailed(f"{self.uri}/{key} no longer exists") from None
+        if current != token:
+            raise PreconditionFailed(f"{self.uri}/{key} changed since it was read")
+
+    @contextlib.contextmanager
+    def _cas(self, path: Path):
+        import fcntl
+
+        with open(path.parent / f".{path.name}.cas", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def child(self, prefix: str) -> "LocalStore":
         return LocalStore(self.root / prefix.strip("/"))
@@ -291,6 +368,46 @@ class S3Store(_StoreBase):
             self._call("delete", self.client.delete_objects, Bucket=self.bucket, Delete={"Objects": chunk})
         return len(keys)
 
+
+    # Conditional writes: If-None-Match / If-Match on PutObject and DeleteObject (AWS S3 since 2024–25; SeaweedFS
+    # answers them too). A server that ignores the headers would make the lease advisory only.
+
+    def read_with_token(self, key: str) -> tuple[bytes, str]:
+        from botocore.exceptions import ClientError
+
+        full = self._key(key)
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=full)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise StoreKeyMissing(f"s3://{self.bucket}/{full} does not exist") from None
+            raise _explain_client_error(err, f"s3://{self.bucket}/{full}") from None
+        return self._call("read", obj["Body"].read), obj["ETag"]
+
+    def _conditional(self, what: str, fn, **kwargs):
+        from botocore.exceptions import ClientError
+
+        try:
+            return fn(Bucket=self.bucket, **kwargs)
+        except ClientError as err:
+            status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (409, 412) or err.response.get("Error", {}).get("Code") in (
+                    "PreconditionFailed", "ConditionalRequestConflict"):
+                raise PreconditionFailed(f"{self.uri}/{kwargs['Key']}: {what} lost to another writer") from None
+            raise _explain_client_error(err, f"{self.uri} ({what})") from None
+        except Exception as err:
+            raise StoreError(f"S3 error on {self.uri} ({what}): {err}") from None
+
+    def create_bytes(self, key: str, data: bytes) -> str:
+        return self._conditional("create", self.client.put_object, Key=self._key(key), Body=data,
+                                 IfNoneMatch="*")["ETag"]
+
+    def replace_bytes(self, key: str, data: bytes, token: str) -> str:
+        return self._conditional("replace", self.client.put_object, Key=self._key(key), Body=data,
+                                 IfMatch=token)["ETag"]
+
+    def delete_if(self, key: str, token: str) -> None:
+        self._conditional("delete", self.client.delete_object, Key=self._key(key), IfMatch=token)
 
     def check_access(self) -> None:
         """Fail fast with one clear line when the bucket is missing or the credentials are wrong."""
