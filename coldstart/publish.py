@@ -17,21 +17,22 @@ quarantined. ``LATEST`` is the last write, so a run killed at any point leaves t
 
 from __future__ import annotations
 
-import io
 import json
 import logging
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import pyarrow as pa
 
 from coldstart.artifacts.lease import Lease, acquire as acquire_lease
-from coldstart.artifacts.manifest import EncoderInfo, latest_version, read_manifest, read_verified
+from coldstart.artifacts.manifest import EncoderInfo, latest_version, read_manifest
 from coldstart.artifacts.retention import apply_retention
 from coldstart.artifacts.store import ArtifactStore, S3Store, open_store
-from coldstart.artifacts.versions import ITEMS_FILE, arrow_to_vectors, stage_version
+from coldstart.artifacts.versions import arrow_to_vectors, read_items, stage_version
 from coldstart.catalog.incremental import EmbeddingPlan, plan_embedding
 from coldstart.catalog.reader import ValidatedCatalog, validate_catalog
 from coldstart.config import JobConfig
@@ -62,20 +63,22 @@ class EmbedResult:
 def embed_in_process(table: pa.Table, config: JobConfig) -> np.ndarray:
     """The embedding step without Ray: the configured encoder in this process (length-sorted batches)."""
     from coldstart.encoders.encoder import Encoder
+    from coldstart.progress import Progress
 
     if table.num_rows == 0:
         return np.empty((0, 0), dtype=np.float32)
-    return Encoder(config.encoder).encode(table.column("text").to_pylist())
+    encoder = Encoder(config.encoder)
+    with Progress(table.num_rows, desc="embed", unit="titles") as progress:
+        return encoder.encode(table.column("text").to_pylist(), on_batch=progress.update)
 
 
 def _live_items(store: ArtifactStore) -> tuple[str | None, pa.Table | None, EncoderInfo | None]:
     version = latest_version(store)
     if version is None:
         return None, None, None
-    import pyarrow.parquet as pq
-
     manifest = read_manifest(store, version)
-    table = pq.read_table(io.BytesIO(read_verified(store, manifest, ITEMS_FILE)))
+    with tempfile.TemporaryDirectory(prefix="coldstart-live-") as tmp:
+        table = read_items(store, manifest, Path(tmp))
     return version, table, manifest.encoder
 
 

@@ -21,6 +21,7 @@ import json
 import logging
 import secrets
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from coldstart.artifacts.store import ArtifactStore, StoreKeyMissing
@@ -103,6 +104,15 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 1 MB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def version_prefix(version: str) -> str:
     return f"{VERSIONS_PREFIX}/{version}"
 
@@ -118,6 +128,12 @@ class VersionWriter:
     def put(self, name: str, data: bytes) -> None:
         self.store.write_bytes(f"{version_prefix(self.version)}/{name}", data)
         self.files[name] = {"sha256": sha256(data), "bytes": len(data)}
+
+    def put_file(self, name: str, path: Path) -> None:
+        """Like :meth:`put` for a local file, streamed (large indexes and tables never sit in memory as bytes)."""
+        path = Path(path)
+        self.store.write_file(f"{version_prefix(self.version)}/{name}", path)
+        self.files[name] = {"sha256": file_sha256(path), "bytes": path.stat().st_size}
 
     def write_manifest(self, **fields: Any) -> Manifest:
         manifest = Manifest(
@@ -181,6 +197,20 @@ def check_encoder(manifest: Manifest, *, fingerprint: str, dim: int, backend: st
             f"the catalog with `--backend {backend}`, or query with one of "
             f"{sorted(b for b, ok in COMPATIBLE_BACKENDS.items() if items in ok)}"
         )
+
+
+def read_verified_file(store: ArtifactStore, manifest: Manifest, name: str, dest: Path) -> Path:
+    """Download one file of a version to ``dest`` (streamed) and check it against the manifest's checksum."""
+    meta = manifest.files.get(name)
+    if meta is None:
+        raise VersionRejected(f"version {manifest.version} has no file {name!r} in its manifest")
+    path = store.read_to_file(f"{version_prefix(manifest.version)}/{name}", Path(dest))
+    if path.stat().st_size != meta["bytes"] or file_sha256(path) != meta["sha256"]:
+        raise VersionRejected(
+            f"version {manifest.version}: {name} does not match its checksum (corrupt or partly written); "
+            "re-publish the version"
+        )
+    return path
 
 
 def read_verified(store: ArtifactStore, manifest: Manifest, name: str) -> bytes:

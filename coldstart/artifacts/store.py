@@ -7,7 +7,10 @@ Every artifact the project writes (embeddings, indexes, manifests, models, check
   rename), so a reader never sees half a file.
 - ``s3://bucket/prefix``: S3 through boto3. The endpoint and credentials come from the environment
   (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...) or from :class:`S3Options`, so the same code talks to AWS
-  and to any S3-compatible server. Single PUTs are atomic on S3.
+  and to any S3-compatible server. Objects above a threshold (64 MB, ``COLDSTART_S3_MULTIPART_MB``) go up as
+  multipart uploads, and large objects are read to files with ranged GETs, so no size limit applies and no
+  artifact is held in memory twice. An object appears whole or not at all (PUT and CompleteMultipartUpload are
+  atomic on S3).
 
 Errors from either backend are raised as :class:`StoreError` with a message that says what to change, never as a
 botocore traceback from deep inside.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -58,6 +62,10 @@ class ArtifactStore(Protocol):
     def list(self, prefix: str = "") -> list[str]: ...
 
     def delete_prefix(self, prefix: str) -> int: ...
+
+    def write_file(self, key: str, path: Path) -> None: ...
+
+    def read_to_file(self, key: str, path: Path) -> Path: ...
 
     def download_prefix(self, prefix: str, dest: Path) -> list[Path]: ...
 
@@ -101,10 +109,7 @@ class _StoreBase:
         prefix = prefix.strip("/")
         for key in self.list(prefix):
             rel = key[len(prefix):].lstrip("/") if prefix else key
-            target = Path(dest) / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(self.read_bytes(key))
-            out.append(target)
+            out.append(self.read_to_file(key, Path(dest) / rel))
         return out
 
     def upload_dir(self, src: Path, prefix: str) -> list[str]:
@@ -113,7 +118,7 @@ class _StoreBase:
         for path in sorted(Path(src).rglob("*")):
             if path.is_file():
                 key = _join(prefix, path.relative_to(src).as_posix())
-                self.write_bytes(key, path.read_bytes())
+                self.write_file(key, path)
                 keys.append(key)
         return keys
 
@@ -147,6 +152,32 @@ class LocalStore(_StoreBase):
             os.replace(tmp, path)
         except OSError as err:
             raise StoreError(f"cannot write {self.uri}/{key}: {err.strerror or err}") from err
+
+    def write_file(self, key: str, path: Path) -> None:
+        """Copy the local file ``path`` to ``key`` (atomic like :meth:`write_bytes`, never held in memory)."""
+        target = self._path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+                shutil.copyfileobj(src, out, _COPY_CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except OSError as err:
+            raise StoreError(f"cannot write {self.uri}/{key}: {err.strerror or err}") from err
+
+    def read_to_file(self, key: str, path: Path) -> Path:
+        """Copy ``key`` into the local file ``path`` (streamed); returns ``path``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.copyfile(self._path(key), path)
+        except FileNotFoundError:
+            if not self._path(key).is_file():
+                raise StoreKeyMissing(f"{self.uri}/{key} does not exist") from None
+            raise
+        return path
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -246,6 +277,13 @@ class S3Options:
     region: str | None = None
     access_key: str | None = None
     secret_key: str | None = None
+    # Objects at or above this size go up in parts of this size (boto3's transfer manager; S3's single PUT stops at
+    # 5 GB). None: $COLDSTART_S3_MULTIPART_MB, else 64 MB.
+    multipart_mb: float | None = None
+
+
+_COPY_CHUNK = 1 << 20
+MULTIPART_ENV = "COLDSTART_S3_MULTIPART_MB"
 
 
 def _explain_client_error(err: Exception, uri: str) -> StoreError:
@@ -297,6 +335,17 @@ class S3Store(_StoreBase):
             )
         return self._client
 
+    @property
+    def transfer_config(self):
+        """boto3's transfer manager settings: multipart above the threshold, at most 4 parts in flight (so memory
+        stays near 4 parts whatever the object's size)."""
+        from boto3.s3.transfer import TransferConfig
+
+        mb = self.options.multipart_mb or float(os.environ.get(MULTIPART_ENV) or 64)
+        part = max(int(mb * 1024 * 1024), 5 * 1024 * 1024)  # S3's smallest part is 5 MB
+        return TransferConfig(multipart_threshold=part, multipart_chunksize=part, max_concurrency=4,
+                              io_chunksize=_COPY_CHUNK)
+
     def __getstate__(self):  # boto3 clients do not pickle; Ray ships stores to workers.
         state = dict(self.__dict__)
         state["_client"] = None
@@ -306,6 +355,7 @@ class S3Store(_StoreBase):
         return _join(self.prefix, _check_key(key))
 
     def _call(self, what: str, fn, *args, **kwargs):
+        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
         try:
@@ -318,6 +368,11 @@ class S3Store(_StoreBase):
         except ClientError as err:
             raise _explain_client_error(err, f"{self.uri} ({what})") from None
         except BotoCoreError as err:
+            raise StoreError(f"S3 error on {self.uri} ({what}): {err}") from None
+        except S3UploadFailedError as err:  # the transfer manager wraps the ClientError in text only
+            cause = err.__context__ if isinstance(err.__context__, ClientError) else None
+            if cause is not None:
+                raise _explain_client_error(cause, f"{self.uri} ({what})") from None
             raise StoreError(f"S3 error on {self.uri} ({what}): {err}") from None
 
     def read_bytes(self, key: str) -> bytes:
@@ -334,7 +389,35 @@ class S3Store(_StoreBase):
 
     def write_bytes(self, key: str, data: bytes) -> None:
         full = self._key(key)
-        self._call(f"write {full}", self.client.put_object, Bucket=self.bucket, Key=full, Body=data)
+        if len(data) < self.transfer_config.multipart_threshold:
+            self._call(f"write {full}", self.client.put_object, Bucket=self.bucket, Key=full, Body=data)
+        else:
+            self._call(f"write {full}", self.client.upload_fileobj, io.BytesIO(data), self.bucket, full,
+                       Config=self.transfer_config)
+
+    def write_file(self, key: str, path: Path) -> None:
+        """Upload the local file ``path`` streaming: one PUT below the multipart threshold, parts above it. A
+        multipart upload that fails is aborted by the transfer manager, so no half object appears under ``key``."""
+        full = self._key(key)
+        self._call(f"write {full}", self.client.upload_file, str(path), self.bucket, full,
+                   Config=self.transfer_config)
+
+    def read_to_file(self, key: str, path: Path) -> Path:
+        """Download ``key`` into the local file ``path`` streaming (ranged GETs for large objects)."""
+        from botocore.exceptions import ClientError
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        full = self._key(key)
+        try:
+            self.client.download_file(self.bucket, full, str(path), Config=self.transfer_config)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise StoreKeyMissing(f"s3://{self.bucket}/{full} does not exist") from None
+            raise _explain_client_error(err, f"s3://{self.bucket}/{full}") from None
+        except Exception as err:  # connection refused mid-download, ...
+            raise StoreError(f"S3 error on s3://{self.bucket}/{full} (read): {err}") from None
+        return path
 
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

@@ -6,10 +6,11 @@ L2-normalised) in index row order; ``index.faiss`` is the serialised FAISS index
 
 from __future__ import annotations
 
-import io
 import json
 import logging
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from coldstart.artifacts.manifest import (
     latest_version,
     read_manifest,
     read_verified,
+    read_verified_file,
 )
 from coldstart.artifacts.store import ArtifactStore
 
@@ -53,12 +55,6 @@ def items_table(items: pa.Table, vectors: np.ndarray) -> pa.Table:
     """Append the ``vector`` column to ``item_id, title, text, fingerprint``."""
     assert items.num_rows == vectors.shape[0]
     return items.select(["item_id", "title", "text", "fingerprint"]).append_column("vector", vectors_to_arrow(vectors))
-
-
-def _parquet_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd")
-    return sink.getvalue()
 
 
 @dataclass
@@ -99,8 +95,11 @@ def stage_version(
     """Build the index and write items + vectors + index as a new, not yet published, version."""
     index = VectorIndex.build(items.column("item_id").to_pylist(), vectors, index_config)
     writer = VersionWriter(store, version)  # after the build: the id's timestamp is when files start to appear
-    writer.put(ITEMS_FILE, _parquet_bytes(items_table(items, vectors)))
-    writer.put(INDEX_FILE, index.serialize())
+    with tempfile.TemporaryDirectory(prefix="coldstart-version-") as tmp:  # files, streamed up (multipart on S3)
+        pq.write_table(items_table(items, vectors), Path(tmp) / ITEMS_FILE, compression="zstd")
+        writer.put_file(ITEMS_FILE, Path(tmp) / ITEMS_FILE)
+        index.save(Path(tmp) / INDEX_FILE)
+        writer.put_file(INDEX_FILE, Path(tmp) / INDEX_FILE)
     fields = dict(encoder=encoder, metric="cosine", index=asdict(index_config), rows=items.num_rows,
                   catalog=catalog, parent=parent, extra=extra or {})
     return StagedVersion(writer, fields)
@@ -156,16 +155,22 @@ def load_version(
     manifest = read_manifest(store, version)
     if expect is not None:
         check_encoder(manifest, fingerprint=expect.fingerprint, dim=expect.dim, backend=expect.backend)
-    table = pq.read_table(io.BytesIO(read_verified(store, manifest, ITEMS_FILE)))
-    if table.num_rows != manifest.rows:
-        raise VersionRejected(f"version {version}: items.parquet has {table.num_rows} rows, manifest says {manifest.rows}")
-    vectors = arrow_to_vectors(table.column("vector"), manifest.encoder.dim)
     config = index_config or IndexConfig(**manifest.index)
-    index = VectorIndex.deserialize(
-        read_verified(store, manifest, INDEX_FILE), table.column("item_id").to_pylist(), vectors, config
-    )
+    with tempfile.TemporaryDirectory(prefix="coldstart-load-") as tmp:  # streamed down, checked, then read once
+        table = read_items(store, manifest, Path(tmp))
+        if table.num_rows != manifest.rows:
+            raise VersionRejected(f"version {version}: items.parquet has {table.num_rows} rows, manifest says "
+                                  f"{manifest.rows}")
+        vectors = arrow_to_vectors(table.column("vector"), manifest.encoder.dim)
+        index = VectorIndex.load(read_verified_file(store, manifest, INDEX_FILE, Path(tmp) / INDEX_FILE),
+                                 table.column("item_id").to_pylist(), vectors, config)
     logger.info("loaded version %s from %s: %d items", version, store.uri, len(index))
     return LoadedVersion(manifest=manifest, index=index, items=table.drop_columns(["vector"]))
+
+
+def read_items(store: ArtifactStore, manifest: Manifest, tmp: Path) -> pa.Table:
+    """A version's ``items.parquet`` (vectors included), downloaded into ``tmp`` and checked first."""
+    return pq.read_table(read_verified_file(store, manifest, ITEMS_FILE, Path(tmp) / ITEMS_FILE))
 
 
 def read_json_file(store: ArtifactStore, manifest: Manifest, name: str) -> Any:

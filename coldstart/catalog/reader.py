@@ -12,6 +12,7 @@ rows_quarantined`` always holds. Reasons: missing id, duplicate id, empty text, 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -19,9 +20,10 @@ import json
 import logging
 import re
 import string
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 from urllib.parse import urlparse
 
 import pyarrow as pa
@@ -131,59 +133,82 @@ def _list_sources(uri: str) -> list[tuple[str, str]]:
     raise CatalogError(f"catalog {uri} does not exist")
 
 
-def _read_source_bytes(source: str) -> bytes:
-    if source.startswith("s3://"):
-        from coldstart.artifacts.store import open_store
+@contextlib.contextmanager
+def _open_source(source: str) -> Iterator[BinaryIO]:
+    """A binary file handle on one catalog file; an ``s3://`` object is streamed into a temporary file first, so a
+    catalog is never held in memory whole."""
+    if not source.startswith("s3://"):
+        with open(source, "rb") as fh:
+            yield fh
+        return
+    from coldstart.artifacts.store import open_store
 
-        parent, _, name = source.rpartition("/")
-        return open_store(parent).read_bytes(name)
-    return Path(source).read_bytes()
+    parent, _, name = source.rpartition("/")
+    with tempfile.TemporaryDirectory(prefix="coldstart-catalog-") as tmp:
+        path = open_store(parent).read_to_file(name, Path(tmp) / "part")
+        with open(path, "rb") as fh:
+            yield fh
 
 
 def _iter_rows(source: str, fmt: str) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """Yield ``(row number from 1, row dict or None, problem or None)`` for one file."""
-    data = _read_source_bytes(source)
-    if fmt == "parquet":
-        pf = pq.ParquetFile(io.BytesIO(data))
-        row = 0
-        for batch in pf.iter_batches(batch_size=8192):
-            for record in batch.to_pylist():
-                row += 1
-                yield row, record, None
-    elif fmt == "jsonl":
-        for row, line in enumerate(data.splitlines(), start=1):
-            if not line.strip():
-                yield row, None, "blank line"
-                continue
-            try:
-                text = line.decode("utf-8")
-            except UnicodeDecodeError as err:
-                yield row, None, f"invalid UTF-8 at byte {err.start}"
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as err:
-                yield row, None, f"not valid JSON ({err.msg})"
-                continue
-            if not isinstance(record, dict):
-                yield row, None, "a JSON line must be an object"
-                continue
+    """Yield ``(row number from 1, row dict or None, problem or None)`` for one file, read as a stream."""
+    with _open_source(source) as fh:
+        if fmt == "parquet":
+            yield from _iter_parquet(fh)
+        elif fmt == "jsonl":
+            yield from _iter_jsonl(fh)
+        else:
+            yield from _iter_csv(fh)
+
+
+def _iter_parquet(fh: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    row = 0
+    for batch in pq.ParquetFile(fh).iter_batches(batch_size=8192):
+        for record in batch.to_pylist():
+            row += 1
             yield row, record, None
-    else:
-        yield from _iter_csv(data)
+
+
+def _iter_jsonl(fh: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    for row, line in enumerate(_lines(fh), start=1):
+        if not line.strip():
+            yield row, None, "blank line"
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            yield row, None, f"invalid UTF-8 at byte {err.start}"
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError as err:
+            yield row, None, f"not valid JSON ({err.msg})"
+            continue
+        if not isinstance(record, dict):
+            yield row, None, "a JSON line must be an object"
+            continue
+        yield row, record, None
+
+
+def _lines(fh: BinaryIO) -> Iterator[bytes]:
+    """Lines split like ``bytes.splitlines`` (``\\n``, ``\\r\\n`` and a lone ``\\r``), read as a stream."""
+    for raw in fh:
+        parts = raw.rstrip(b"\n").split(b"\r")
+        if len(parts) > 1 and parts[-1] == b"":  # \r\n
+            parts.pop()
+        yield from parts
 
 
 _BAD_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape decodes an invalid UTF-8 byte to
 
 
-def _iter_csv(data: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
-    """CSV records by the ``csv`` module over the whole file, so a quoted field may hold commas and newlines
-    (``"Garden hose,⏎50 ft"`` is one title). Bytes that are not UTF-8 survive decoding as surrogates and cost only
-    the record they are in; row numbers count records, not physical lines."""
-    text = data.decode("utf-8", errors="surrogateescape")
-    if text.startswith("\ufeff"):  # a byte-order mark is not part of the first column's name
-        text = text[1:]
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _iter_csv(fh: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """CSV records by the ``csv`` module over the whole file (streamed), so a quoted field may hold commas and
+    newlines (``"Garden hose,⏎50 ft"`` is one title). Bytes that are not UTF-8 survive decoding as surrogates and
+    cost only the record they are in; row numbers count records, not physical lines."""
+    # utf-8-sig: a byte-order mark is not part of the first column's name
+    text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    reader = csv.reader(text)
     try:
         header = next(reader, [])
     except csv.Error as err:

@@ -99,10 +99,22 @@ class VectorIndex:
         faiss = import_faiss()
         return faiss.serialize_index(self._cpu_index).tobytes()
 
+    def save(self, path) -> None:
+        """Write the index to a local file (streamed by FAISS; no bytes copy in memory)."""
+        import_faiss().write_index(self._cpu_index, str(path))
+
+    @classmethod
+    def load(cls, path, ids: Sequence[str], vectors: np.ndarray, config: IndexConfig) -> "VectorIndex":
+        """The index in a local file written by :meth:`save` (or :meth:`serialize`)."""
+        return cls._wrap(import_faiss().read_index(str(path)), ids, vectors, config)
+
     @classmethod
     def deserialize(cls, data: bytes, ids: Sequence[str], vectors: np.ndarray, config: IndexConfig) -> "VectorIndex":
         faiss = import_faiss()
-        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        return cls._wrap(faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8)), ids, vectors, config)
+
+    @classmethod
+    def _wrap(cls, index, ids: Sequence[str], vectors: np.ndarray, config: IndexConfig) -> "VectorIndex":
         if index.ntotal != len(ids) or index.d != vectors.shape[1]:
             raise ValueError(
                 f"index holds {index.ntotal} vectors of dim {index.d}, but {len(ids)} ids of dim {vectors.shape[1]}"
