@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--id-col", help="id column (default item_id)")
             p.add_argument("--text-cols", help="comma-separated columns composed into the text (default title)")
             p.add_argument("--template", help="text template over the text columns, e.g. '{title}. {brand}'")
+            p.add_argument("--required-cols", help="comma-separated columns a row must have non-empty, or it is "
+                           "quarantined (e.g. title)")
             p.add_argument("--index", choices=["flat", "hnsw", "ivf_pq", "ivf_sq8"])
             p.add_argument("--actors", type=int, help="embedding actors in the Ray Data pool")
 

@@ -7,6 +7,7 @@ section is optional and every field has a default that works on a laptop::
     store = "s3://shop/coldstart"            # where versions are published
 
     [schema]   id_col = "item_id"; text_cols = ["title", "brand", "categories"]; template = "{title}. {brand}"
+               required = ["title"]          # rows with an empty title are quarantined, whatever else they have
     [encoder]  model = "default"; pooling = "mean"; max_length = 128; batch_size = 64; device = "auto"
                backend = "torch"             # or onnx / onnx-int8 (CPU; exported once per model, cached)
     [index]    kind = "flat"                 # or hnsw / ivf_pq / ivf_sq8
@@ -120,8 +121,10 @@ def config_from_dict(raw: dict[str, Any], *, origin: str = "config") -> JobConfi
         bad = set(section) - known
         if bad:
             raise ValueError(f"{origin}: [{name}] has unknown keys {sorted(bad)}; known: {sorted(known)}")
-        if name == "schema" and "text_cols" in section:
-            section["text_cols"] = tuple(section["text_cols"])
+        if name == "schema":
+            for key in ("text_cols", "required"):
+                if key in section:
+                    section[key] = tuple(section[key])
         kwargs[name] = cls(**section)
     return JobConfig(**kwargs)
 
@@ -141,11 +144,14 @@ def config_from_flags(args) -> JobConfig:
     overrides it. Shared by ``coldstart`` and ``jobs/`` so that a flag means the same in both."""
     config = load_config(getattr(args, "config", None))
     text_cols = tuple(c.strip() for c in args.text_cols.split(",")) if getattr(args, "text_cols", None) else None
+    required = tuple(c.strip() for c in args.required_cols.split(",")) if getattr(args, "required_cols", None) \
+        else None
     return config.replace(
         catalog=getattr(args, "catalog", None),
         store=getattr(args, "store", None),
         schema__id_col=getattr(args, "id_col", None),
         schema__text_cols=text_cols,
+        schema__required=required,
         schema__template=getattr(args, "template", None),
         encoder__model=getattr(args, "model", None),
         encoder__device=getattr(args, "device", None),

@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import re
 import string
 import tempfile
@@ -46,6 +47,9 @@ class CatalogSchema:
     template: str | None = None
     title_col: str | None = None  # shown to people; defaults to the first text column
     max_chars: int = 10_000
+    # columns every good row must have non-empty (e.g. the title a result shows): a row with any of them empty —
+    # missing, "", whitespace, NaN — is quarantined even when the other text columns have text
+    required: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.text_cols:
@@ -264,12 +268,24 @@ def _as_id(value: Any) -> str | None:
     raise TypeError
 
 
+def _is_empty(value: Any) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, (list, tuple, dict, bytes, bytearray)):
+        return len(value) == 0
+    return False
+
+
 def _as_text(value: Any) -> str:
     """A column value as text: strings as-is, lists joined, mappings as ``key: value``; else TypeError."""
     if value is None:
         return ""
     if isinstance(value, str):
         return value.strip()
+    if isinstance(value, float) and math.isnan(value):  # pandas' missing value
+        return ""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     if isinstance(value, (bytes, bytearray)):
@@ -334,6 +350,10 @@ def validate_catalog(uri: str, schema: CatalogSchema = CatalogSchema()) -> Valid
             if item_id in first_row:
                 reject(source, row, item_id, f"duplicate id (first seen at {first_row[item_id]})", record)
                 continue
+            empty = next((col for col in schema.required if _is_empty(record.get(col))), None)
+            if empty is not None:
+                reject(source, row, item_id, f"required column {empty!r} is empty", record)
+                continue
             fields, bad = {}, None
             for col in schema.text_cols:
                 try:
@@ -361,7 +381,7 @@ def validate_catalog(uri: str, schema: CatalogSchema = CatalogSchema()) -> Valid
             texts.append(text)
             fps.append(text_fingerprint(text))
 
-    missing = ({schema.id_col, *schema.text_cols} - columns_seen) if columns_seen else set()
+    missing = ({schema.id_col, *schema.text_cols, *schema.required} - columns_seen) if columns_seen else set()
     unusable = schema.id_col in missing or set(schema.text_cols) <= missing
     if missing and unusable:
         raise CatalogError(

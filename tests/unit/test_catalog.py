@@ -102,3 +102,43 @@ def test_missing_catalog_and_bad_template():
 def test_template_tidies_empty_fields():
     schema = CatalogSchema(text_cols=("title", "brand", "cats"), template="{title}. {brand}. {cats}")
     assert compose_text({"title": "Chair", "brand": "", "cats": "Furniture"}, schema) == "Chair. Furniture"
+
+
+def test_a_required_column_that_is_empty_quarantines_the_row_whatever_else_it_has(tmp_path):
+    """`title=""` with a category has text to embed, but no title to show: with `required = ["title"]` it is
+    quarantined, as are a missing, whitespace-only and NaN title (what pandas writes for a missing value)."""
+    path = tmp_path / "cat.parquet"
+    pq.write_table(pa.table({
+        "item_id": ["a", "b", "c", "d", "e"],
+        "title": ["Drill", "", "   ", None, "Saw"],
+        "category": ["tools", "tools", "tools", "tools", "tools"],
+        "price": [1.0, 2.0, 3.0, 4.0, float("nan")],
+    }), path)
+    lenient = validate_catalog(str(path), CatalogSchema(text_cols=("title", "category")))
+    assert lenient.good.column("item_id").to_pylist() == ["a", "b", "c", "d", "e"]  # the old behaviour, by default
+
+    strict = validate_catalog(str(path), CatalogSchema(text_cols=("title", "category"), required=("title",)))
+    _check_counts(strict)
+    assert strict.good.column("item_id").to_pylist() == ["a", "e"]
+    assert {q["item_id"]: q["reason"] for q in strict.quarantine} == {
+        i: "required column 'title' is empty" for i in ("b", "c", "d")}
+    priced = validate_catalog(str(path), CatalogSchema(text_cols=("title",), required=("title", "price")))
+    assert priced.good.column("item_id").to_pylist() == ["a"]  # NaN price: empty
+    assert [q["reason"] for q in priced.quarantine if q["item_id"] == "e"] == ["required column 'price' is empty"]
+
+
+def test_a_nan_text_value_is_empty_not_the_word_nan(tmp_path):
+    path = tmp_path / "cat.parquet"
+    pq.write_table(pa.table({"item_id": ["a", "b"], "title": ["Drill", "Saw"], "brand": [float("nan"), 3.5]}), path)
+    result = validate_catalog(str(path), CatalogSchema(text_cols=("title", "brand")))
+    assert result.good.column("text").to_pylist() == ["Drill", "Saw. 3.5"]
+
+
+def test_required_columns_come_from_the_config_file_and_the_flag(tmp_path):
+    import argparse
+
+    from coldstart.config import config_from_dict, config_from_flags
+
+    assert config_from_dict({"schema": {"required": ["title"]}}).schema.required == ("title",)
+    args = argparse.Namespace(required_cols="title, brand")
+    assert config_from_flags(args).schema.required == ("title", "brand")
