@@ -9,6 +9,8 @@
 #   homedepot/queries_<split>.tsv          -> OUT_DIR/homedepot-<split>.run (+ .scores for qrels_<split>.tsv pairs)
 #   amazon_scientific/sessions_<split>.jsonl -> OUT_DIR/scientific-<split>-k1.run and -k3.run
 # CONFIG=... overrides the configuration (default configs/train-cpu.toml).
+# Progress: each stage says when it starts; inside, bars with rate and ETA on a terminal, else a plain line every
+# 30 s (COLDSTART_PROGRESS=bar|log|off overrides; COLDSTART_LOG_FORMAT=json makes every log line a JSON object).
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -26,11 +28,13 @@ HD=$DATA_DIR/homedepot
 cd "$ROOT"
 export RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0 PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
+stage() { echo "reproduce [$(( $(date +%s) - start )) s]: $*" >&2; }
 rm -rf "$WORK/train"   # a fresh run: the same run id would otherwise resume an old checkpoint
 mkdir -p "$WORK"
 MODEL=default
 RERANK=()
 if [ -f "$HD/queries_train.tsv" ]; then
+    stage "1/3 fine-tuning the encoder (the longest stage: ~22 min on 2 cores)"
     python -m jobs.finetune --config "$CONFIG" \
         --queries "$HD/queries_train.tsv" --qrels "$HD/qrels_train.tsv" --catalog "$HD/catalog.parquet" \
         --out "$WORK/models" --run-id reproduce --no-publish --set "storage_path='$WORK/train'" \
@@ -38,6 +42,7 @@ if [ -f "$HD/queries_train.tsv" ]; then
     MODEL=$WORK/models/reproduce
     echo "encoder trained after $(( $(date +%s) - start )) s" >&2
     if grep -q '^\[reranker\]' "$CONFIG"; then
+        stage "2/3 fine-tuning the cross-encoder re-ranker (~18 min on 2 cores)"
         python -m jobs.finetune --config "$CONFIG" --table reranker \
             --queries "$HD/queries_train.tsv" --qrels "$HD/qrels_train.tsv" --catalog "$HD/catalog.parquet" \
             --out "$WORK/models" --run-id reproduce-reranker --no-publish --set "storage_path='$WORK/train'" \
@@ -46,6 +51,7 @@ if [ -f "$HD/queries_train.tsv" ]; then
     fi
 fi
 echo "training done after $(( $(date +%s) - start )) s" >&2
+stage "3/3 embedding the catalogs and writing the runs"
 python -m benchmarks.quality reproduce --data "$DATA_DIR" --out "$OUT_DIR" --model "$MODEL" \
     --config "$CONFIG" --cache "$WORK/cache" "${RERANK[@]}"
 echo "all done after $(( $(date +%s) - start )) s" >&2

@@ -52,6 +52,7 @@ def embed_with_ray(table: pa.Table, config: JobConfig) -> np.ndarray:
     """``(n, d) float32`` vectors for ``table`` (``item_id, text``), in table order, computed by a Ray actor pool."""
     import ray
 
+    from coldstart.progress import Progress
     from pipelines.ray_runtime import init_ray, worker_env
 
     init_ray()
@@ -76,15 +77,17 @@ def embed_with_ray(table: pa.Table, config: JobConfig) -> np.ndarray:
     row_of = {item_id: i for i, item_id in enumerate(table.column("item_id").to_pylist())}
     out: np.ndarray | None = None
     seen = np.zeros(table.num_rows, dtype=bool)
-    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-        vectors = np.asarray(batch["vector"], dtype=np.float32)
-        if out is None:
-            out = np.empty((table.num_rows, vectors.shape[1]), dtype=np.float32)
-        rows = np.fromiter((row_of[str(i)] for i in batch["item_id"]), dtype=np.int64, count=len(vectors))
-        if seen[rows].any():
-            raise RuntimeError("Ray Data returned an item twice; refusing to publish")
-        seen[rows] = True
-        out[rows] = vectors
+    with Progress(table.num_rows, desc="embed (Ray Data)", unit="titles") as progress:
+        for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+            vectors = np.asarray(batch["vector"], dtype=np.float32)
+            if out is None:
+                out = np.empty((table.num_rows, vectors.shape[1]), dtype=np.float32)
+            rows = np.fromiter((row_of[str(i)] for i in batch["item_id"]), dtype=np.int64, count=len(vectors))
+            if seen[rows].any():
+                raise RuntimeError("Ray Data returned an item twice; refusing to publish")
+            seen[rows] = True
+            out[rows] = vectors
+            progress.update(len(rows))
     if out is None or not seen.all():
         raise RuntimeError(f"Ray Data returned {int(seen.sum())} of {table.num_rows} vectors; refusing to publish")
     return out

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -185,15 +185,20 @@ class Encoder:
         enc = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
         return np.fromiter((len(ids) for ids in enc), dtype=np.int64, count=len(enc))
 
-    def encode(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
-        """``(n, dim) float32`` L2-normalised vectors, in the order of ``texts``."""
+    def encode(self, texts: Sequence[str], *, batch_size: int | None = None,
+               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """``(n, dim) float32`` L2-normalised vectors, in the order of ``texts``. ``on_batch(n)`` is called after each
+        batch of ``n`` texts (e.g. :meth:`coldstart.progress.Progress.update`)."""
         texts = list(texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
         batch_size = batch_size or self.config.batch_size
         if self._text_runner is not None:  # its own tokenizer and batching
-            return self._text_runner.encode(texts)
+            vectors = self._text_runner.encode(texts)
+            if on_batch is not None:
+                on_batch(len(texts))
+            return vectors
         encoded = self.tokenizer(texts, truncation=True, max_length=self.config.max_length)
         ids = encoded["input_ids"]
         order = np.argsort([-len(x) for x in ids], kind="stable")  # longest first: a bad fit fails early
@@ -204,6 +209,8 @@ class Encoder:
                 return_tensors="pt" if self._runner is None else "np",
             )
             out[rows] = self._forward(batch) if self._runner is None else self._runner(batch)
+            if on_batch is not None:
+                on_batch(len(rows))
         return out
 
     def _forward(self, batch) -> np.ndarray:

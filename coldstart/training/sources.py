@@ -99,11 +99,13 @@ def mine_dense(texts: dict[str, str], queries: list[str], *, model: str, pooling
 
     from coldstart.ranking.fusion import top_k
     from coldstart.encoders.encoder import Encoder, EncoderConfig
+    from coldstart.progress import Progress
 
     encoder = Encoder(EncoderConfig(model=model, pooling=pooling, max_length=max_length))
     ids = list(texts)
     t0 = time.perf_counter()
-    items = encoder.encode([texts[i] for i in ids])
+    with Progress(len(ids), desc="mine negatives: embed the catalog", unit="titles") as progress:
+        items = encoder.encode([texts[i] for i in ids], on_batch=progress.update)
     found = []
     for start in range(0, len(queries), 256):
         scores = encoder.encode(queries[start:start + 256]) @ items.T
