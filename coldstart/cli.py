@@ -14,7 +14,7 @@ from pathlib import Path
 
 from coldstart.config import config_from_flags as job_config
 from coldstart.encoders.onnx_backend import BACKENDS
-from coldstart.logs import setup_logging
+from coldstart.logs import LOG_FORMAT_ENV, LOG_FORMATS, setup_logging
 
 logger = logging.getLogger("coldstart")
 
@@ -130,6 +130,9 @@ def cmd_demo(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coldstart", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and full tracebacks")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, help="text (default) or json: one JSON object per line "
+                        f"(timestamp, level, logger, message, fields), for log pipelines; default ${LOG_FORMAT_ENV}, "
+                        "which Ray workers and jobs started from here inherit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p, *, catalog=False):
@@ -206,7 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
+    try:
+        log_format = setup_logging(args.verbose, args.log_format)
+    except ValueError as err:  # a bad COLDSTART_LOG_FORMAT
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if args.command == "evaluate" and not (args.run or args.scores):
         print("error: give --run and/or --scores", file=sys.stderr)
         return 2
@@ -215,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # one line of cause first; details only when asked for
-        print(f"error: {err}", file=sys.stderr)
+        if log_format == "json":  # stderr stays one JSON object per line
+            logger.error("error: %s", err, extra={"error": type(err).__name__})
+        else:
+            print(f"error: {err}", file=sys.stderr)
         if args.verbose:
             raise
         logger.debug("traceback", exc_info=True)

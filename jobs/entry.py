@@ -17,6 +17,7 @@ first, so that the last line a scheduler or ``ray job logs`` shows is never the 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import traceback
@@ -26,7 +27,7 @@ from typing import Callable
 # `coldstart embed` and `python -m jobs.reembed` can never disagree about what a flag means.
 from coldstart.config import config_from_flags as job_config  # noqa: F401  (re-exported for the jobs)
 from coldstart.encoders.onnx_backend import BACKENDS
-from coldstart.logs import setup_logging
+from coldstart.logs import LOG_FORMAT_ENV, LOG_FORMATS, setup_logging
 
 STORE_ENV = "COLDSTART_STORE"
 
@@ -40,6 +41,8 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=BACKENDS, help="override the config's [encoder] backend: torch, onnx "
                         "or onnx-int8")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, help="text (default) or json: one JSON object per "
+                        f"line, for log pipelines (default: ${LOG_FORMAT_ENV} when set)")
     return parser
 
 
@@ -54,13 +57,17 @@ def run_job(body: Callable[[argparse.Namespace], None], parser: argparse.Argumen
             argv: list[str] | None = None) -> int:
     """Parse ``argv``, configure logging, run ``body(args)``; returns the exit status."""
     args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    json_logs = setup_logging(args.verbose, args.log_format) == "json"
     try:
         body(args)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr, flush=True)
         return 130
     except Exception as err:  # the job's boundary: one line of cause, then every detail
+        if json_logs:  # one JSON object: the cause in "message", the details in "exc_info"
+            logging.getLogger("jobs").error("error: %s", cause_line(err), exc_info=True,
+                                            extra={"error": type(err).__name__})
+            return 1
         print(f"error: {cause_line(err)}", file=sys.stderr, flush=True)
         traceback.print_exc(file=sys.stderr)
         return 1

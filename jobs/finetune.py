@@ -17,11 +17,11 @@ import argparse
 import ast
 import datetime as dt
 import json
-import logging
 import sys
 from pathlib import Path
 
 from coldstart.config import load_config
+from coldstart.logs import LOG_FORMAT_ENV, LOG_FORMATS, setup_logging
 from coldstart.training.config import load_train_config, train_config_from_dict
 
 
@@ -68,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-id")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--no-publish", action="store_true")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, help="text (default) or json: one JSON object per "
+                        f"line, for log pipelines (default: ${LOG_FORMAT_ENV} when set)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_logging(False, args.log_format)
 
     from coldstart.training.sources import judgment_examples, judgment_pairs, read_catalog_texts
     from pipelines.train import run_training

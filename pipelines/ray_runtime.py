@@ -59,9 +59,12 @@ def init_ray(*, num_cpus: int | None = None, address: str | None = None) -> None
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
+    from coldstart.logs import adopt_ray_loggers
+
     if address:
         logger.info("joining the Ray cluster at %s", address)
         ray.init(address=address, log_to_driver=True)
+        adopt_ray_loggers()
         return
     for key, value in _LOCAL_ENV.items():
         os.environ.setdefault(key, value)
@@ -74,7 +77,11 @@ def init_ray(*, num_cpus: int | None = None, address: str | None = None) -> None
         _node_ip_address="127.0.0.1",
         configure_logging=False,
         log_to_driver=True,
+        # in every worker of the job, Ray's own actors among them: drops Ray Train's once-a-second warning that
+        # the (dashboard's) state API is unavailable, which it is by design here (coldstart/logs.py)
+        runtime_env={"worker_process_setup_hook": "coldstart.logs.ray_worker_setup"},
     )
+    adopt_ray_loggers()  # with --log-format json, Ray's driver-side lines are JSON too
 
 
 def _loopback_in_this_process() -> None:

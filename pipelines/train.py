@@ -86,7 +86,10 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     from coldstart.encoders.model_source import resolve_model_dir
     from coldstart.training.sampling import epoch_order, item_indices
     from coldstart.training.worker import batch_indices, make_augmenter_for, run_step
+    from coldstart.logs import setup_worker_logging
+    from coldstart.progress import Progress
 
+    setup_worker_logging()  # the driver's log format; INFO lines reach the driver
     config: TrainConfig = loop_config["config"]
     examples: list[Example] = loop_config["examples"]
     texts: dict[str, str] = loop_config["texts"]
@@ -129,6 +132,9 @@ def train_loop(loop_config: dict[str, Any]) -> None:
     global_batch = config.batch_size * world
     no_sync = getattr(model, "no_sync", None)
     t0, done_since, pairs_since = time.perf_counter(), 0, 0
+    # rank 0 speaks for the group: a bar the driver draws (tqdm_ray) on a terminal, else a line every 30 s
+    progress = Progress(config.max_steps, desc=f"fine-tune ({config.objective})", unit="steps", initial=start,
+                        remote=True) if rank == 0 else None
     for step in range(start, config.max_steps):
         if config.crash_at_step is not None and step == config.crash_at_step and rank == world - 1 \
                 and _first_crash(config, resumed=checkpoint is not None):
@@ -145,6 +151,8 @@ def train_loop(loop_config: dict[str, Any]) -> None:
                                 augment=augment, no_sync=no_sync)
         done_since += 1
         pairs_since += n_pairs
+        if progress is not None:
+            progress.update(1)
         last = step + 1 == config.max_steps
         if (step + 1) % config.checkpoint_every == 0 or last:
             if world > 1:
@@ -170,7 +178,11 @@ def train_loop(loop_config: dict[str, Any]) -> None:
             t0, done_since, pairs_since = time.perf_counter(), 0, 0
             if rank == 0:
                 logger.info("step %d/%d loss %.4f %.1f pairs/s", step + 1, config.max_steps, out["loss_clean"],
-                            metrics["pairs_per_s"])
+                            metrics["pairs_per_s"], extra={"step": step + 1, "max_steps": config.max_steps,
+                                                           "loss": out["loss_clean"],
+                                                           "pairs_per_s": metrics["pairs_per_s"]})
+    if progress is not None:
+        progress.close()
 
 
 def _sum_over_workers(count: int) -> int:
@@ -210,6 +222,8 @@ def run_training(
     from ray.train.torch import TorchTrainer
 
     from coldstart.artifacts.store import open_store
+    from coldstart.logs import log_env
+    from coldstart.progress import progress_env
     from coldstart.training.export import publish_model, write_model_manifest
     from pipelines.ray_runtime import init_ray
 
@@ -232,7 +246,8 @@ def run_training(
             failure_config=ray.train.FailureConfig(max_failures=config.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=config.keep_checkpoints),
             # workers may have started before the S3 settings were set (a long-lived local Ray); no secrets in it
-            worker_runtime_env={"env_vars": worker_env()}),
+            # (and the driver's log format and progress mode: a bar it draws, or plain lines for a log)
+            worker_runtime_env={"env_vars": {**worker_env(), **log_env(), **progress_env()}}),
     )
     t0 = time.perf_counter()
     result = trainer.fit()
