@@ -19,7 +19,8 @@ there are no handle hops and the batch the ingress collects is the batch every s
   the whole group.
 
 Either way :class:`Ingress` is the FastAPI app: validation with messages that say what to change,
-``/recommend``, ``/healthz`` (every replica's version, from the replica board), ``/metrics``, ``/items/{item_id}``.
+``/recommend``, ``/healthz`` (every replica's version, from the replica board), ``/metrics``, ``/items/{item_id}``,
+and ``/``, a page where a person tries it as a new user (:mod:`~coldstart.serving.page`).
 Every batching step is a :class:`~coldstart.serving.batching.Batcher` (why not ``@serve.batch``: see there).
 
 The logic lives in ``coldstart`` (:mod:`~coldstart.serving.query_encoding`, :mod:`~coldstart.serving.batch`,
@@ -42,7 +43,7 @@ from typing import Any
 import ray
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
@@ -63,6 +64,7 @@ from coldstart.serving.batch import RetrievalQuery, RetrievalResult
 from coldstart.serving.batching import Batcher
 from coldstart.serving.query_encoding import QueryEmbedding
 from coldstart.serving.config import ServeAppArgs
+from coldstart.serving.page import PAGE_HEADERS, asset, index_html
 from coldstart.serving.prometheus import ServiceMetrics
 
 logger = logging.getLogger(__name__)
@@ -468,6 +470,20 @@ class Ingress:
 
         status = await self._status()
         return Response(_metrics().render(status), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def page(self, request: Request) -> Response:
+        """The try-it page (:mod:`coldstart.serving.page`): a person searches and clicks as a new user; the page
+        keeps the clicks and calls ``/recommend`` like any client. Not in the OpenAPI schema: not part of the API."""
+        return HTMLResponse(index_html(request.scope.get("root_path", "")), headers=PAGE_HEADERS)
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def page_asset(self, name: str) -> Response:
+        found = asset(name)
+        if found is None:
+            return _error(404, f"no page asset {name!r}")
+        content, media_type = found
+        return Response(content, media_type=media_type, headers=PAGE_HEADERS)
 
     @app.get("/items/{item_id}", response_model=Item, responses={404: {"model": ErrorResponse}, 503: ERRORS[503]},
              summary="A product as stored in the served index version")
