@@ -47,6 +47,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coldstart.serving.replica import Answer
 from coldstart.serving.schema import (
@@ -290,6 +291,18 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
     status, body = explain_validation_errors(list(exc.errors()))
     request_log.info("rejected request to %s: %d %s", request.url.path, status, body.error)
     return JSONResponse(body.model_dump(), status_code=status)
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's and Starlette's own errors — a body that is not UTF-8, an unknown path, a wrong method — in the
+    API's error shape (``{"error": …}``), like every other 4xx."""
+    hints = {400: "send a UTF-8 JSON object, e.g. " + '{"query": "office chair"}',
+             404: "the API's paths are listed at /docs", 405: "see /docs for each path's methods"}
+    detail = exc.detail if isinstance(exc.detail, str) else "request refused"
+    message = f"{detail.rstrip('.')}: {hints[exc.status_code]}" if exc.status_code in hints else detail
+    request_log.info("rejected request to %s: %d %s", request.url.path, exc.status_code, message)
+    return _error(exc.status_code, message, **(exc.headers or {}))
 
 
 class _CountRequests:

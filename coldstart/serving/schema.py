@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
 
 MAX_K = 100
 MAX_CLICKS = 50
@@ -21,6 +21,19 @@ MAX_QUERY_CHARS = 4096
 MAX_ID_CHARS = 256
 
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+# A character that is not whitespace. Under Python's `re`, `\s` is exactly what `str.strip()` removes, so the schema
+# and `_needs_signal` agree; ECMA-262 regexes differ only on U+001C–U+001F, U+0085 and U+FEFF.
+NON_BLANK = r"\S"
+
+
+def _json_integer(value: Any) -> Any:
+    if isinstance(value, (bool, str)):
+        raise ValueError(f"must be a JSON number with no fraction, not {type(value).__name__} {value!r}")
+    return value
+
+
+# An integer as JSON Schema defines one: 10 and 10.0 (a number with a zero fraction), not 10.5, "10" or true.
+JsonInt = Annotated[int, BeforeValidator(_json_integer), Field(strict=False)]
 
 EXAMPLE_REQUEST = {"query": "office chair", "clicks": ["SKU00042", "SKU00107"], "k": 10, "diversity": 0.3}
 
@@ -28,9 +41,14 @@ EXAMPLE_REQUEST = {"query": "office chair", "clicks": ["SKU00042", "SKU00107"], 
 class RecommendRequest(BaseModel):
     """A new user's request: what they typed and/or the products they clicked so far (oldest first)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
-        EXAMPLE_REQUEST, {"query": "cordless drill"}, {"clicks": ["SKU00042"], "k": 5},
-    ]})
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={
+        "examples": [EXAMPLE_REQUEST, {"query": "cordless drill"}, {"clicks": ["SKU00042"], "k": 5}],
+        # what `_needs_signal` checks, in the schema too, so that clients and fuzzers see it
+        "anyOf": [
+            {"required": ["query"], "properties": {"query": {"type": "string", "pattern": NON_BLANK}}},
+            {"required": ["clicks"], "properties": {"clicks": {"minItems": 1}}},
+        ],
+    })
 
     query: str | None = Field(
         None, max_length=MAX_QUERY_CHARS,
@@ -44,7 +62,7 @@ class RecommendRequest(BaseModel):
         "recommended. Ids not in the index are ignored and listed in `unknown_clicks`.",
         examples=[["SKU00042", "SKU00107"]],
     )
-    k: int = Field(10, ge=1, le=MAX_K, description="How many products to return.", examples=[10])
+    k: JsonInt = Field(10, ge=1, le=MAX_K, description="How many products to return.", examples=[10])
     exclude: list[ItemId] = Field(
         default_factory=list, max_length=MAX_EXCLUDE,
         description="Item ids never to return (e.g. already in the basket).", examples=[["SKU00999"]],
@@ -98,7 +116,7 @@ class RecommendResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    error: str = Field(description="What was wrong and what to change.")
+    error: str = Field(min_length=1, description="What was wrong and what to change.")
     details: list[dict[str, Any]] = Field(default_factory=list, description="Per-field errors, when any.")
 
 

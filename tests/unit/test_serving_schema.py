@@ -65,3 +65,26 @@ def test_openapi_schema_documents_the_api():
     assert request["properties"]["k"]["maximum"] == MAX_K
     assert request.get("examples")
     assert {"/healthz", "/metrics", "/items/{item_id}"} <= set(spec["paths"])
+
+
+def test_the_schema_says_query_or_clicks_and_agrees_with_the_model():
+    """What `_needs_signal` refuses the schema refuses too (checked with a JSON Schema validator), and a JSON
+    integer is one with or without a zero fraction, as JSON Schema defines it."""
+    import jsonschema
+
+    from pipelines.serve_app import app
+
+    spec = app.openapi()
+    schema = {**spec["components"]["schemas"]["RecommendRequest"], "$defs": spec["components"]["schemas"]}
+    validator = jsonschema.Draft202012Validator(schema)
+    cases = [{}, {"query": "   "}, {"query": None}, {"clicks": []}, {"query": "\t", "clicks": []},
+             {"query": "chair"}, {"clicks": ["SKU1"]}, {"query": " ", "clicks": ["SKU1"]}, {"query": "chair", "k": 10.0}]
+    for body in cases:
+        by_schema = validator.is_valid(body)
+        try:
+            RecommendRequest.model_validate(body)
+            by_model = True
+        except ValidationError:
+            by_model = False
+        assert by_schema == by_model, (body, by_schema, by_model)
+    assert RecommendRequest.model_validate({"query": "chair", "k": 10.0}).k == 10
