@@ -41,7 +41,9 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in record.__dict__.items():
-            if key not in _RECORD_ATTRS and not key.startswith("_") and key not in out:
+            if key == "ray_serve_extra_fields" and isinstance(value, dict):  # Serve's key for fields: flattened,
+                out.update((k, v) for k, v in value.items() if k not in out)  # as Serve's own formatter does
+            elif key not in _RECORD_ATTRS and not key.startswith("_") and key not in out:
                 out[key] = value
         if record.exc_info:
             out["exc_info"] = self.formatException(record.exc_info)

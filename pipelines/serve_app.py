@@ -67,6 +67,7 @@ from coldstart.serving.query_encoding import QueryEmbedding
 from coldstart.serving.config import ServeAppArgs
 from coldstart.serving.page import PAGE_HEADERS, asset, index_html
 from coldstart.serving.prometheus import ServiceMetrics
+from coldstart.serving.request_log import SERVE_EXTRA, content_fields, request_fields
 
 logger = logging.getLogger(__name__)
 # One line per request, through Serve's replica logger (a child of "ray.serve" reaches its handlers: the replica's
@@ -456,12 +457,18 @@ class Ingress:
                              retrieve_ms=(done - encoded) * 1000,
                              rerank_ms=(reranked - done) * 1000 if self.has_reranker else 0.0),
         )
+        # the fields also as structured data: one JSON object per line with Serve's `logging_config: encoding: JSON`
         request_log.info("recommend request_id=%s index_version=%s k=%d items=%d clicks=%d unknown_clicks=%d "
                          "cache_hit=%s latency_ms=%.1f", request_id, result.version, body.k, len(result.items),
                          len(body.clicks), len(result.unknown_clicks), response.cache_hit,
-                         response.timing_ms.total_ms)
+                         response.timing_ms.total_ms, extra={SERVE_EXTRA: request_fields(
+                             request_id=request_id, index_version=result.version, k=body.k, items=len(result.items),
+                             clicks=len(body.clicks), unknown_clicks=len(result.unknown_clicks),
+                             cache_hit=response.cache_hit, latency_ms=response.timing_ms.total_ms)})
         if self.log_request_content:  # the operator asked for it (ServeAppArgs.log_request_content)
-            request_log.info("recommend request_id=%s query=%r clicks=%s", request_id, body.query, list(body.clicks))
+            request_log.info("recommend request_id=%s query=%r clicks=%s", request_id, body.query, list(body.clicks),
+                             extra={SERVE_EXTRA: content_fields(request_id=request_id, query=body.query,
+                                                                clicks=body.clicks)})
         return JSONResponse(response.model_dump(), headers={"X-Request-ID": request_id})
 
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health}},

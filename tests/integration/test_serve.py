@@ -8,6 +8,7 @@ admin identity. The tiny random BERT keeps start-up fast; one test uses the real
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -75,13 +76,14 @@ def _config_env_vars() -> dict[str, str]:
 
 
 def _start_app(base_url: str, args: ServeAppArgs, *, name: str, route_prefix: str, env_vars=None,
-               wait_ready: bool = True) -> httpx.Client:
+               wait_ready: bool = True, logging_config: dict | None = None) -> httpx.Client:
     from ray import serve
 
     from pipelines.serve_app import build_app
 
     runtime_env = {"env_vars": {**_config_env_vars(), **(env_vars or {})}}
-    serve.run(build_app(args, runtime_env=runtime_env), name=name, route_prefix=route_prefix, blocking=False)
+    serve.run(build_app(args, runtime_env=runtime_env), name=name, route_prefix=route_prefix, blocking=False,
+              logging_config=logging_config)
     client = httpx.Client(base_url=base_url + (route_prefix if route_prefix != "/" else ""), timeout=60,
                           trust_env=False)
     if wait_ready:
@@ -418,22 +420,30 @@ def test_the_replicas_credentials_are_in_no_ray_log_or_runtime_env(s3_app, s3_se
 def test_no_query_text_or_click_ids_in_any_log_unless_the_operator_asks(serve_http, tmp_path, tiny_model_dir,
                                                                         tiny_encoder, catalog):
     """Privacy: what a user typed and clicked is in no file of Ray's session (replica, proxy, controller logs)
-    after it was answered — and is there once the operator turns on ``log_request_content``."""
+    after it was answered — and is there once the operator turns on ``log_request_content``.
+
+    The first app logs as JSON (Serve's ``logging_config: encoding: JSON``, where the request line's structured
+    fields are written out): its request line is one JSON object with the id, version, counts and latency."""
     import ray
     from ray import serve
 
     ids = [f"PRIVATE-SKU-{n:03d}" for n in range(len(catalog.ids))]
     store = open_store(tmp_path / "store")
-    publish_encoded(store, tiny_encoder, ids, catalog.titles)
+    published = publish_encoded(store, tiny_encoder, ids, catalog.titles).version
     session = Path(ray.get_runtime_context().get_temp_dir()) / ray.get_runtime_context().get_session_name()
     for logged in (False, True):
         name = "private-on" if logged else "private"
         query, clicks = f"zebra quokka {name} 7391", [ids[4], ids[9]]
+        request_id = f"req-{name}-5417"
         args = ServeAppArgs(store=str(store.root), model=str(tiny_model_dir), max_length=MAX_LENGTH,
                             log_request_content=logged)
-        client = _start_app(serve_http, args, name=name, route_prefix=f"/{name}")
+        # JSON: Serve's replica log file; its buffer (1000 lines in deploy/serve.yaml) is written at once here
+        client = _start_app(serve_http, args, name=name, route_prefix=f"/{name}",
+                            env_vars=None if logged else {"RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1"},
+                            logging_config=None if logged else {"encoding": "JSON", "enable_access_log": False})
         try:
-            assert client.post("/recommend", json={"query": query, "clicks": clicks}).status_code == 200
+            assert client.post("/recommend", json={"query": query, "clicks": clicks},
+                               headers={"X-Request-ID": request_id}).status_code == 200
             assert client.post("/recommend", json={"query": query, "k": 0}).status_code == 422  # rejected too
         finally:
             client.close()
@@ -443,6 +453,15 @@ def test_no_query_text_or_click_ids_in_any_log_unless_the_operator_asks(serve_ht
             assert all(found.values()), found
         else:
             assert found == {needle: [] for needle in found}, found
+            replica_logs = [p for p in files_holding(request_id, session / "logs" / "serve")
+                            if Path(p).name.startswith("replica_")]  # the proxy's log is Serve's global TEXT one
+            lines = [json.loads(line) for path in replica_logs for line in Path(path).read_text().splitlines()
+                     if request_id in line]
+            (line,) = [entry for entry in lines if entry.get("event") == "recommend"]
+            assert line["request_id"] == request_id and line["index_version"] == published
+            assert (line["k"], line["n_items"], line["n_clicks"], line["n_unknown_clicks"]) == (10, 10, 2, 0)
+            assert line["latency_ms"] > 0 and line["levelname"] == "INFO" and line["application"] == name
+            assert line["deployment"].endswith("Ingress") and "query" not in line and "clicks" not in line
 
 
 @pytest.mark.s3
