@@ -118,9 +118,11 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from jobs.demo import run_demo
+    from jobs.demo import run_demo, serve_demo
 
     run_demo(Path(args.workdir), model=args.model)
+    if args.serve:
+        serve_demo(Path(args.workdir), model=args.model, port=args.port)
     return 0
 
 
@@ -155,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the main job on embedded defaults: sample catalog → index → recommendations")
     p.add_argument("--workdir", default="coldstart-demo", help="where the sample catalog and the store go")
     p.add_argument("--model", default="default")
+    p.add_argument("--serve", action="store_true", help="then serve the store on 127.0.0.1 with the try-it page "
+                   "at / (the Serve app), until Ctrl-C or SIGTERM")
+    p.add_argument("--port", type=int, default=8000, help="with --serve: the HTTP port (default 8000)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("embed", help="embed a catalog with Ray Data and publish an index version")

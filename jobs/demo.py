@@ -5,7 +5,8 @@
 3. answer new-user requests — a query; a query plus two clicks; clicks only — and print the products.
 
 Run it as ``coldstart demo`` or ``python -m jobs.demo``; ``--model multilingual`` (the packaged USE v3) shows the
-Chinese query finding Chinese and English running shoes by meaning.
+Chinese query finding Chinese and English running shoes by meaning. ``--serve`` then runs the Serve app on the
+demo's store (``http://127.0.0.1:8000/``: the try-it page, the API under it) until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -79,16 +80,35 @@ def run_demo(workdir: Path, *, model: str = "default", out=sys.stdout) -> dict:
     return {"result": result, "answers": answers}
 
 
+def demo_app_args(workdir: Path, *, model: str = "default"):
+    """The Serve app's arguments for the demo's store: the ranking ``deploy/serve.yaml`` serves (the dense + BM25
+    blend), with the encoder the demo embedded with."""
+    from coldstart.serving.config import ServeAppArgs
+
+    return ServeAppArgs(store=str(Path(workdir).resolve() / "store"), model=model, retriever="blend")
+
+
+def serve_demo(workdir: Path, *, model: str = "default", port: int = 8000, out=sys.stdout) -> None:
+    """Serve the demo's store on ``http://127.0.0.1:<port>/`` until Ctrl-C or SIGTERM (run :func:`run_demo` first)."""
+    from pipelines.serve_local import serve_until_stopped
+
+    serve_until_stopped(demo_app_args(workdir, model=model), port=port, out=out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="coldstart-demo")
     parser.add_argument("--model", default="default")
+    parser.add_argument("--serve", action="store_true", help="then serve the store and the try-it page until Ctrl-C")
+    parser.add_argument("--port", type=int, default=8000, help="with --serve: the port on 127.0.0.1")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     from coldstart.logs import setup_logging
 
     setup_logging(args.verbose)
     run_demo(Path(args.workdir), model=args.model)
+    if args.serve:
+        serve_demo(Path(args.workdir), model=args.model, port=args.port)
     return 0
 
 
