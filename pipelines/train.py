@@ -17,6 +17,7 @@ The logic lives in :mod:`coldstart.training`; this module only places it on Ray:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import random
@@ -148,7 +149,7 @@ def train_loop(loop_config: dict[str, Any]) -> None:
         chosen = [examples[i] for i in idx]
         out, n_pairs = run_step(config, model, tokenizer, chosen, texts, rng=rng, catalog_ids=catalog_ids,
                                 attack=attack, optimizer=optimizer, scheduler=scheduler, device=device,
-                                augment=augment, no_sync=no_sync)
+                                augment=augment, no_sync=no_sync, step=step, world=world)
         done_since += 1
         pairs_since += n_pairs
         if progress is not None:
@@ -233,6 +234,14 @@ def run_training(
     if missing:
         raise ValueError(f"{len(missing)} positives have no text (e.g. {next(iter(missing))!r}); use the catalog "
                          "the judgments refer to")
+    budget = None
+    if config.privacy.enabled:  # σ for this run (derived from target_epsilon if asked) and the ε it spends
+        from coldstart.training.private import describe, plan_budget
+
+        budget = plan_budget(config.privacy, n_examples=len(examples),
+                             global_batch=config.batch_size * config.num_workers, steps=config.max_steps)
+        config = config.replace(privacy=dataclasses.replace(config.privacy, noise_multiplier=budget.noise_multiplier))
+        logger.info("%s", describe(budget))
     init_ray()
     storage_path, fs = _storage(config.storage_path)
     trainer = TorchTrainer(
@@ -261,6 +270,8 @@ def run_training(
         shutil.copytree(Path(d) / _MODEL_SUBDIR, model_dir)
     metrics = dict(result.metrics or {})
     metrics["train_seconds"] = seconds
+    if budget is not None:
+        metrics["privacy"] = dataclasses.asdict(budget)
     write_model_manifest(model_dir, base_model=config.model, data=data_fingerprint, config=config.to_dict(),
                          metrics=metrics, run_id=run_id)
     uri = publish_model(model_dir, open_store(config.output or config.storage_path), run_id) if publish else None

@@ -37,6 +37,30 @@ class AugmentSettings:
         return self.synonym_prob > 0 or self.typo_prob > 0 or self.backtranslation_prob > 0
 
 
+@dataclass(frozen=True)
+class PrivacySettings:
+    """``[train.privacy]``: differentially private fine-tuning (:mod:`coldstart.training.private`), off unless
+    ``noise_multiplier`` or ``target_epsilon`` is set."""
+
+    noise_multiplier: float = 0.0  # σ: the noise's standard deviation in units of max_grad_norm
+    target_epsilon: float | None = None  # derive σ so that the whole run spends this ε (at delta)
+    delta: float | None = None  # None: 1 / (10 × number of training examples)
+    max_grad_norm: float = 1.0  # C: every example's gradient is clipped to this L2 norm
+    random_negatives: int = 3  # random catalog products per example, beside its own hard negatives
+
+    def __post_init__(self) -> None:
+        if self.noise_multiplier < 0 or self.max_grad_norm <= 0 or self.random_negatives < 0:
+            raise ValueError("train.privacy: noise_multiplier and random_negatives must be ≥ 0, max_grad_norm > 0")
+        if self.target_epsilon is not None and self.target_epsilon <= 0:
+            raise ValueError(f"train.privacy.target_epsilon={self.target_epsilon}: must be positive")
+        if self.delta is not None and not 0 < self.delta < 1:
+            raise ValueError(f"train.privacy.delta={self.delta}: must be in (0, 1)")
+
+    @property
+    def enabled(self) -> bool:
+        return self.noise_multiplier > 0 or self.target_epsilon is not None
+
+
 OBJECTIVES = ("bi_encoder", "cross_encoder")
 
 
@@ -83,6 +107,7 @@ class TrainConfig:
     resample_temperature: float = 1.0  # 1 = as in the data; 0 = every product equally often
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)  # DP-SGD (coldstart.training.private)
     # Ray Train
     num_workers: int = 2
     use_gpu: bool = False
@@ -118,6 +143,17 @@ class TrainConfig:
             raise ValueError("train.hard_negatives and train.bm25_depth must be ≥ 0")
         if self.dense_mining_depth < 0 or self.dense_mining_skip < 0:
             raise ValueError("train.dense_mining_depth and train.dense_mining_skip must be ≥ 0")
+        if self.privacy.enabled:
+            if self.objective != "bi_encoder":
+                raise ValueError("train.privacy: DP-SGD is implemented for the bi-encoder objective only")
+            if self.adversarial.method != "none":
+                raise ValueError("train.privacy: use adversarial.method = 'none' with DP-SGD (an adversarial "
+                                 "gradient would be a second, unclipped view of each example)")
+            if self.resample_temperature != 1.0:
+                raise ValueError("train.privacy: use resample_temperature = 1 with DP-SGD (resampling gives some "
+                                 "examples a higher sampling rate than the accountant assumes)")
+            if self.graded_weight:
+                raise ValueError("train.privacy: graded_weight couples the examples of a batch; set it to 0")
         if self.graded_weight < 0 or self.graded_partners < 0 or self.graded_scale <= 0:
             raise ValueError("train.graded_weight and train.graded_partners must be ≥ 0, train.graded_scale > 0")
 
@@ -131,7 +167,7 @@ class TrainConfig:
 def train_config_from_dict(raw: dict[str, Any], *, origin: str = "config") -> TrainConfig:
     """Build from a mapping with optional ``augment`` and ``adversarial`` sub-tables; unknown keys are errors."""
     raw = dict(raw)
-    sub = {"augment": AugmentSettings, "adversarial": AdversarialConfig}
+    sub = {"augment": AugmentSettings, "adversarial": AdversarialConfig, "privacy": PrivacySettings}
     kwargs: dict[str, Any] = {}
     for name, cls in sub.items():
         section = dict(raw.pop(name, {}) or {})

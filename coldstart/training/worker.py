@@ -62,11 +62,24 @@ def make_augmenter_for(config: TrainConfig):
 
 def run_step(config: TrainConfig, model, tokenizer, chosen: Sequence, texts: dict[str, str], *, rng: random.Random,
              catalog_ids: Sequence[str], attack, optimizer, scheduler, device, augment=None,
-             no_sync: Callable | None = None) -> tuple[dict[str, Any], int]:
-    """One optimiser step on ``chosen`` (this worker's examples): the cross-encoder's pointwise step or the
-    bi-encoder's contrastive step, as ``config.objective`` says. Returns the step's numbers and the pairs it saw."""
+             no_sync: Callable | None = None, step: int = 0, world: int = 1) -> tuple[dict[str, Any], int]:
+    """One optimiser step on ``chosen`` (this worker's examples): the cross-encoder's pointwise step, the
+    bi-encoder's contrastive step, or its DP-SGD step (``config.privacy``), as the config says. Returns the step's
+    numbers and the pairs it saw."""
     from coldstart.training.pointwise import make_pair_batch, pointwise_step
     from coldstart.training.step import make_batch, train_step
+
+    if config.privacy.enabled:
+        from coldstart.training.private import private_step
+
+        out = private_step(model, tokenizer, chosen, texts, noise_multiplier=config.privacy.noise_multiplier,
+                           max_grad_norm=config.privacy.max_grad_norm, global_batch=config.batch_size * world,
+                           noise_seed=config.seed * 1_000_003 + step, catalog_ids=catalog_ids,
+                           hard_negatives=config.hard_negatives, random_negatives=config.privacy.random_negatives,
+                           rng=rng, optimizer=optimizer, scheduler=scheduler, temperature=config.temperature,
+                           pooling=config.pooling, max_length=config.max_length, device=device, augment=augment,
+                           no_sync=no_sync)
+        return out, len(chosen)
 
     if config.objective == "cross_encoder":
         pairs = make_pair_batch(chosen, texts, rng=rng, item_ids=catalog_ids,

@@ -97,3 +97,23 @@ def test_cross_encoder_run_trains_on_two_workers_with_fgm_and_exports_a_reranker
     scores = CrossEncoder(RerankerConfig(model=result.model_uri)).score(["red drill"] * 2,
                                                                         [texts["red-drill"], texts["blue-saw"]])
     assert scores.shape == (2,) and np.isfinite(scores).all()
+
+
+@pytest.mark.timeout(180)
+def test_a_private_run_on_two_workers_reports_the_epsilon_it_spent(ray_local, tiny_model_dir, s3_bucket, tmp_path):
+    """DP-SGD through Ray Train: σ derived from target_epsilon for the run's length, the run trains on two workers
+    (clipped sums all-reduced, the same noise on both), and ε at δ lands in the metrics and the model manifest."""
+    from coldstart.training.config import PrivacySettings
+    from coldstart.training.export import read_model_manifest
+    from pipelines.train import run_training
+
+    texts, examples = tiny_data()
+    config = _config(tiny_model_dir, s3_bucket, max_steps=3, privacy=PrivacySettings(target_epsilon=50.0))
+    result = run_training(config, examples, texts, run_id="smoke-dp", out_dir=tmp_path)
+    privacy = result.metrics["privacy"]
+    assert 40.0 <= privacy["epsilon"] <= 50.0 and privacy["noise_multiplier"] > 0 and privacy["steps"] == 3
+    assert privacy["sample_rate"] == pytest.approx(8 / len(examples))  # 4 per worker x 2 workers
+    assert np.isfinite(result.metrics["loss"])
+    manifest = read_model_manifest(result.model_dir)
+    assert manifest["metrics"]["privacy"]["epsilon"] == privacy["epsilon"]
+    assert manifest["config"]["privacy"]["noise_multiplier"] == privacy["noise_multiplier"]
