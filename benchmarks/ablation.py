@@ -6,7 +6,8 @@
         [--bm25-weights 0.1 0.2] [--reranker CROSS_ENCODER_DIR [--rerank-weights 0.5 2]]
 
 Home Depot dev (retrieval over the whole catalog; NDCG@10 graded, Recall/MRR with grade ≥ 5, ROC-AUC over judged
-pairs 5+ vs ≤ 3) and Amazon Scientific dev (k = 1 and 3 clicks). Prints markdown rows. Rank-fusion rows have no
+pairs 5+ vs ≤ 3) and Amazon Scientific dev (k = 1 and 3 clicks). Prints markdown rows; ``--out FILE`` also
+writes them as a results file that ``benchmarks/plots.py`` draws. Rank-fusion rows have no
 ROC-AUC: RRF gives no score to a judged product outside both top-100 lists. Judged pairs are scored as the
 config's ``pair_score`` says (default: the encoder's cosine, so every blend row of one model has the same ROC-AUC).
 """
@@ -27,6 +28,24 @@ logger = logging.getLogger("benchmarks.ablation")
 
 def _fmt(x) -> str:
     return "" if x is None else f"{x:.3f}"
+
+
+HD_METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "roc_auc")
+SCI_METRICS = ("k1_ndcg@10", "k1_recall@10", "k1_mrr@10", "k1_recall@100",
+               "k3_ndcg@10", "k3_recall@10", "k3_mrr@10", "k3_recall@100")
+
+
+def _record(dataset: str, row: tuple, metrics: tuple[str, ...]) -> dict:
+    """A printed row as a results-file row (``benchmarks/record.py``)."""
+    return {"dataset": dataset, "system": row[0], "label": row[0],
+            **{m: None if v is None else round(float(v), 4) for m, v in zip(metrics, row[1:])}}
+
+
+def _write(out: Path | None, rows: list[dict], started: float) -> None:
+    if out is not None:
+        from benchmarks.record import write_results
+
+        print(f"written to {write_results(out, 'ablation', rows, script='benchmarks.ablation', started=started)}")
 
 
 class _DevQueries:
@@ -167,6 +186,7 @@ def main() -> int:
     parser.add_argument("--config", default="configs/train-cpu.toml")
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--only", choices=("homedepot", "sessions"))
+    parser.add_argument("--out", type=Path, help="also write the rows as a results file (benchmarks/plots.py)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("bm25s", "transformers", "coldstart"):
@@ -176,6 +196,7 @@ def main() -> int:
         return 0
     config = load_retrieval_config(args.config)
     t0 = time.time()
+    recorded: list[dict] = []
     if not args.compare and config.pair_score == "reranker":  # the table's rows have no re-ranker
         import dataclasses
 
@@ -189,7 +210,9 @@ def main() -> int:
                               reranker=args.reranker, rerank_weights=args.rerank_weights,
                               pair_dense_weights=args.pair_dense_weights):
             print(f"| {row[0]} | " + " | ".join(_fmt(x) for x in row[1:]) + " |", flush=True)
+            recorded.append(_record("homedepot-dev", row, HD_METRICS))
         print(f"\n({time.time() - t0:.0f} s)")
+        _write(args.out, recorded, t0)
         return 0
     if not args.finetuned and args.only != "sessions":
         parser.error("--finetuned MODEL_DIR is needed for the Home Depot rows (or use --compare or --only sessions)")
@@ -200,13 +223,16 @@ def main() -> int:
                                   config=config,
                                   cache=args.cache):
             print(f"| {row[0]} | " + " | ".join(_fmt(x) for x in row[1:]) + " |", flush=True)
+            recorded.append(_record("homedepot-dev", row, HD_METRICS))
     if args.only != "homedepot":
         print("\n| Amazon Scientific dev | k=1 NDCG@10 | k=1 Recall@10 | k=1 MRR@10 | k=1 Recall@100 "
               "| k=3 NDCG@10 | k=3 Recall@10 | k=3 MRR@10 | k=3 Recall@100 |")
         print("| --- " * 9 + "|")
         for row in sessions_rows(args.data, config_path=args.config, config=config, cache=args.cache):
             print(f"| {row[0]} | " + " | ".join(_fmt(x) for x in row[1:]) + " |", flush=True)
+            recorded.append(_record("amazon-scientific-dev", row, SCI_METRICS))
     print(f"\n({time.time() - t0:.0f} s)")
+    _write(args.out, recorded, t0)
     return 0
 
 

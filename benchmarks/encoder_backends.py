@@ -12,7 +12,8 @@
    default blend — plus mixed pairs (int8 queries over fp32 item vectors and the reverse), which is what decides
    the manifest's compatibility table. NDCG@10 (graded), ROC-AUC over judged pairs (5+ vs ≤ 3).
 
-Prints markdown tables; numbers worth keeping go to BENCHMARKS.md with this command.
+Prints markdown tables (``--out FILE``: the titles/s rows also as a results file for ``benchmarks/plots.py``);
+numbers worth keeping go to BENCHMARKS.md with this command.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, help="where the published stores are kept between runs")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--skip-speed", action="store_true", help="only the quality table (e.g. for another model)")
+    parser.add_argument("--out", type=Path, help="also write the titles/s rows as a results file (benchmarks/plots.py)")
     args = parser.parse_args(argv)
     from coldstart.logs import setup_logging
 
@@ -113,8 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_speed:
         print(f"| {len(titles):,} Home Depot titles, one process, 2 threads | titles/s | vs plain loop |")
         print("| --- | --- | --- |")
+        recorded = []
         for name, rate, ratio in throughput(titles, args.model):
             print(f"| {name} | {rate:.0f} | {ratio:.2f}x |", flush=True)
+            recorded.append({"encoder": args.model, "system": name.split(" (")[0].split(",")[0],
+                             "backend": name.rsplit(", ", 1)[-1] if name.startswith("coldstart") else "torch",
+                             "setting": f"{len(titles):,} Home Depot titles, one process, 2 threads",
+                             "titles_per_s": round(rate, 1)})
+        if args.out is not None:
+            from benchmarks.record import write_results
+
+            written = write_results(args.out, "embed_throughput", recorded, script="benchmarks.encoder_backends",
+                                    started=t0, argv=argv)
+            print(f"written to {written}")
         print(f"\n| one query at a time ({len(queries)} dev queries, 1 thread) | p50 ms | p99 ms |")
         print("| --- | --- | --- |")
         for backend, p50, p99 in latency(queries, args.model):
