@@ -141,31 +141,40 @@ class LocalStore(_StoreBase):
             raise StoreKeyMissing(f"{self.uri}/{key} does not exist") from None
 
     def write_bytes(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as err:
-            raise StoreError(f"cannot write {self.uri}/{key}: {err.strerror or err}") from err
+        self._write(key, lambda out: out.write(data))
 
     def write_file(self, key: str, path: Path) -> None:
         """Copy the local file ``path`` to ``key`` (atomic like :meth:`write_bytes`, never held in memory)."""
-        target = self._path(key)
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-            with os.fdopen(fd, "wb") as out, open(path, "rb") as src:
+        def copy(out) -> None:
+            with open(path, "rb") as src:
                 shutil.copyfileobj(src, out, _COPY_CHUNK)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, target)
+
+        self._write(key, copy)
+
+    def _write(self, key: str, fill) -> None:
+        """``fill(file)`` writes a temporary file beside ``key``, synced, then renamed over it: readers see the old
+        object or the new one, never part of one."""
+        try:
+            with self._staged(self._path(key)) as (out, tmp):
+                fill(out)
+            os.replace(tmp, self._path(key))
         except OSError as err:
             raise StoreError(f"cannot write {self.uri}/{key}: {err.strerror or err}") from err
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _staged(path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                yield out, tmp
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
 
     def read_to_file(self, key: str, path: Path) -> Path:
         """Copy ``key`` into the local file ``path`` (streamed); returns ``path``."""
@@ -215,13 +224,9 @@ class LocalStore(_StoreBase):
 
     def create_bytes(self, key: str, data: bytes) -> str:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with self._staged(path) as (out, tmp):
+            out.write(data)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
             with self._cas(path):
                 os.link(tmp, path)
         except FileExistsError:
