@@ -72,6 +72,38 @@ def test_json_lines_of_mixed_types_nan_and_missing_ids(tmp_path_factory, records
     _accounted(result, written=len(records))
 
 
+@SETTINGS
+@given(rows=st.lists(st.tuples(st.one_of(st.none(), st.sampled_from(["a", "b", " ", ""]), st.text(max_size=4)),
+                               st.one_of(st.none(), FIELD), st.one_of(st.none(), st.floats(allow_nan=True))),
+                     max_size=10),
+       required=st.sampled_from([(), ("title",)]))
+def test_parquet_with_nulls_nan_duplicates_and_required_columns(tmp_path_factory, rows, required):
+    """Typed columns as a warehouse export writes them: null and duplicate ids, null titles, a NaN-able number
+    among the text columns. Every row is accounted for; a good row has a unique id, text that never says "nan",
+    and, with ``required = ["title"]``, a title."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path_factory.mktemp("parquet") / "catalog.parquet"
+    ids, titles, sizes = (list(c) for c in zip(*rows)) if rows else ([], [], [])
+    pq.write_table(pa.table({"item_id": pa.array(ids, pa.string()), "title": pa.array(titles, pa.string()),
+                             "size": pa.array(sizes, pa.float64())}), path)
+    schema = CatalogSchema(text_cols=("title", "size"), required=required)
+    try:
+        result = validate_catalog(str(path), schema)
+    except CatalogError:
+        assert not rows  # only an empty file is refused as a whole
+        return
+    _accounted(result, written=len(rows))
+    good_ids = result.good.column("item_id").to_pylist()
+    assert len(good_ids) == len(set(good_ids))
+    if not any("nan" in (t or "").lower() for t in titles):
+        assert not any("nan" in text.lower() for text in result.good.column("text").to_pylist())
+    if required:
+        titled = {i.strip() for i, t, _ in rows if i is not None and t is not None and t.strip()}
+        assert set(good_ids) <= titled
+
+
 def test_a_quoted_title_with_a_newline_is_one_product(tmp_path):
     path = tmp_path / "catalog.csv"
     path.write_text('item_id,title,brand\n1,"Garden hose,\n50 ft green",Acme\n2,Drill,Volt\n')
