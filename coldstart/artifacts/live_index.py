@@ -15,6 +15,10 @@ What can go wrong keeps the last good version serving:
 
 At start-up there is no last good version yet; when ``LATEST`` is refused, :meth:`start` falls back to the
 newest older version that loads, so a bad publish does not keep a restarted replica from serving.
+
+After a swap the replaced version is garbage once the requests that took it finish; at the next refresh the freed
+memory is handed back to the system (:func:`release_freed_memory`), so a replica's RSS returns to one version's
+worth instead of staying at the two-versions peak of every swap.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class LiveIndex(Generic[T]):
         self._startup_fallbacks = startup_fallbacks
         self._clock = clock
         self._live: Live[T] | None = None
+        self._release_pending = False
         self.stats = LiveIndexStats()
 
     @property
@@ -105,6 +110,9 @@ class LiveIndex(Generic[T]):
     def refresh(self) -> bool:
         """One poll of ``LATEST``; True when a new version was swapped in."""
         self.stats.last_check = self._clock()
+        if self._release_pending:  # a poll interval after a swap: the old version's requests are done
+            self._release_pending = False
+            release_freed_memory()
         try:
             latest = latest_version(self.store)
         except Exception as err:  # noqa: BLE001 - the store may be briefly unreachable; keep serving
@@ -134,6 +142,7 @@ class LiveIndex(Generic[T]):
         self._live = Live(version=version, value=value, loaded_at=self._clock())  # the one swap
         if previous is not None:
             self.stats.swaps += 1
+            self._release_pending = True
         self.stats.last_error = None
         logger.info("serving index version %s (was %s; loaded in %.2f s)",
                     version, previous.version if previous else None, self._clock() - started)
@@ -171,3 +180,28 @@ class LiveIndex(Generic[T]):
             "last_check": self.stats.last_check,
             "store": self.store.uri,
         }
+
+
+def release_freed_memory() -> None:
+    """Collect garbage, then return freed memory to the system: Arrow's pool (``release_unused``) and glibc's heap
+    (``malloc_trim``, where the C library has it). Without this, every swap leaves the process at the peak of two
+    versions loaded at once (measured: +18 % RSS over 20 swaps, BENCHMARKS.md "Faults survived")."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    except Exception:  # noqa: BLE001 - best effort
+        pass
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        trim = getattr(libc, "malloc_trim", None)
+        if trim is not None:
+            trim(0)
+    except OSError:
+        pass

@@ -123,3 +123,20 @@ def test_unreadable_store_keeps_serving(store, monkeypatch):
     monkeypatch.setattr(store, "read_bytes", unreachable)
     assert not live.refresh()
     assert live.live is served and "no route to host" in live.status()["last_error"]
+
+
+def test_the_poll_after_a_swap_hands_the_old_versions_memory_back(store, monkeypatch):
+    """Once per swap, one poll later (when the requests that held the old version are done), not on every poll
+    and not at the first load."""
+    from coldstart.artifacts import live_index
+
+    released = []
+    monkeypatch.setattr(live_index, "release_freed_memory", lambda: released.append(1))
+    publish_random(store, encoder=ENCODER, seed=1)
+    live = LiveIndex(store, CountingLoader(store))
+    assert live.start() and not live.refresh() and released == []
+    publish_random(store, encoder=ENCODER, seed=2)
+    assert live.refresh() and released == []  # swapped; the old version may still be in use
+    assert not live.refresh() and released == [1]
+    assert not live.refresh() and released == [1]
+
