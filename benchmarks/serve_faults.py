@@ -12,7 +12,8 @@ Serve has the replica count back. Clients do not retry: every failure the kill c
 
 ``soak``: ``--requests`` requests in all while ``--swaps`` new versions are published to the store, evenly
 spaced (the same items re-published, so each swap loads a whole version). After every swap, once every replica
-serves the new version, each replica process's RSS, open file descriptors and threads are sampled. Reported:
+serves the new version and three poll intervals later, each replica process's RSS, open file descriptors and
+threads are sampled. Reported:
 those series, and each replica's RSS after each swap relative to its RSS after the first (the goal: within 10 %).
 
     python -m benchmarks.serve_faults kill --store /tmp/bench/hd-int8 --out bench-out/serve_kill.json
@@ -43,6 +44,7 @@ from benchmarks.serve_load import (DEFAULT_QUERIES, REPO, Server, free_port, pro
                                    serve_env, wait_healthy)
 
 logger = logging.getLogger("serve_faults")
+POLL_S = 1  # soak: the replicas' poll interval, so that they follow a swap every few seconds
 
 
 def faults_config(base: Path, out: Path, *, port: int, store: str, replicas: int, cpus: float) -> Path:
@@ -208,6 +210,7 @@ async def soak_run(args, server: Server, queries: list[str]) -> dict:
             if {r.get("index_version") for r in health.get("replicas", [])} == {version}:
                 break
             await asyncio.sleep(1)
+        await asyncio.sleep(3 * POLL_S)  # settled: the poll after the swap hands the old version's memory back
         samples.append({"swap": swap, "version": version, "at_requests": len(load.records),
                         "replicas": _sample(server)})
         logger.info("swap %d/%d (%s) at %d requests: %s", swap, args.swaps, version, len(load.records),
@@ -269,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_cli = Path(sys.executable).with_name("serve")
     if args.mode == "soak":  # replicas must poll often enough to follow a swap every few seconds
         cfg = yaml.safe_load(config.read_text())
-        cfg["applications"][0]["args"]["poll_interval_s"] = 1
+        cfg["applications"][0]["args"]["poll_interval_s"] = POLL_S
         config.write_text(yaml.safe_dump(cfg, sort_keys=False))
     started = dt.datetime.now(dt.timezone.utc)
     with Server("serve", [str(serve_cli), "run", "--address", "local", str(config)], f"http://127.0.0.1:{port}",
