@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 import shutil
 import signal
@@ -22,6 +23,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from coldstart.artifacts.lease import PUBLISH_LEASE
 
 from coldstart.config import EmbedConfig, JobConfig
 from coldstart.encoders.encoder import Encoder, EncoderConfig
@@ -207,7 +210,10 @@ def test_interrupted_runs_leave_the_live_version_untouched(ray_local, tmp_path, 
             proc.kill()
             proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
-    assert {k: store.read_bytes(k) for k in store.list("")} == live_files  # not one byte of the store changed
+    after = {k: store.read_bytes(k) for k in store.list("")}
+    lease = json.loads(after.pop(PUBLISH_LEASE))  # the killed run could not give its lease back
+    assert lease["pid"] == proc.pid
+    assert after == live_files  # apart from it, not one byte of the store changed
 
     # 2. A crash after the version's files are written, before the manifest and LATEST.
     def crash(self):
