@@ -381,16 +381,7 @@ class S3Store(_StoreBase):
             raise StoreError(f"S3 error on {self.uri} ({what}): {err}") from None
 
     def read_bytes(self, key: str) -> bytes:
-        from botocore.exceptions import ClientError
-
-        full = self._key(key)
-        try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=full)
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                raise StoreKeyMissing(f"s3://{self.bucket}/{full} does not exist") from None
-            raise _explain_client_error(err, f"s3://{self.bucket}/{full}") from None
-        return self._call("read", obj["Body"].read)
+        return self.read_with_token(key)[0]
 
     def write_bytes(self, key: str, data: bytes) -> None:
         full = self._key(key)
