@@ -10,7 +10,8 @@ Formats (all UTF-8):
 - qrels (TREC): ``qid 0 item_id grade``, tab or space separated;
 - scores of judged pairs: ``qid<TAB>item_id<TAB>score``;
 - pairs: ``qid<TAB>query<TAB>item_id``;
-- sessions: JSON Lines ``{"user_id": ..., "items": [...]}`` in time order.
+- sessions: JSON Lines ``{"user_id": ..., "items": [...]}`` in time order, turned into requests and qrels by the
+  cold-start protocol (first k items → later items) or leave-one-out (all but the last → the last).
 """
 
 from __future__ import annotations
@@ -315,6 +316,54 @@ def sessions_to_requests_and_qrels(sessions: Iterable[Session], k: int) -> tuple
     logger.info("cold-start k=%d: %d users kept, %d skipped (no item after the first %d clicks)",
                 k, len(requests), skipped, k)
     return requests, qrels
+
+
+class LeaveOneOut(NamedTuple):
+    """The leave-one-out next-item protocol of :func:`sessions_to_leave_one_out`.
+
+    ``repeated`` holds the qids whose target also occurs in their history: clicked items are never recommended,
+    so for these users the target cannot be reached and every system scores 0 on them.
+    """
+
+    requests: list[Request]
+    qrels: Qrels
+    repeated: tuple[str, ...]
+
+    def without_repeated(self) -> Qrels:
+        """The qrels less the users in ``repeated``: the number a system gets where the target can be reached."""
+        left_out = set(self.repeated)
+        return {qid: judged for qid, judged in self.qrels.items() if qid not in left_out}
+
+
+def sessions_to_leave_one_out(sessions: Iterable[Session]) -> LeaveOneOut:
+    """Turns sessions into the leave-one-out next-item protocol of published sequential recommenders (SASRec,
+    VQ-Rec, Recformer): every item of the user but the last is the history, the last item is the one relevant
+    item (grade 1).
+
+    Each user becomes a clicks-only request (qid = user_id, clicks = the history in time order, repeats kept).
+    A user whose target also occurs in the history keeps it as the target and stays in the qrels, so the
+    denominator is every user, as the published protocol counts them; since clicked items are never
+    recommended, such a user scores 0, and their qids are returned in ``repeated`` (logged) so that the number
+    without them can be reported too (:meth:`LeaveOneOut.without_repeated`). Users with a single item have no
+    history and are skipped; the number skipped is logged and equals ``len(sessions) - len(requests)``.
+    """
+    requests: list[Request] = []
+    qrels: Qrels = {}
+    repeated: list[str] = []
+    skipped = 0
+    for session in sessions:
+        *history, target = session.items
+        if not history:
+            skipped += 1
+            continue
+        requests.append(Request(qid=session.user_id, query=None, clicks=tuple(history)))
+        qrels[session.user_id] = {target: 1}
+        if target in history:
+            repeated.append(session.user_id)
+    logger.info("leave-one-out: %d users kept, %d skipped (a single item, no history); %d of them have their "
+                "target in the history (unreachable, kept in the denominator)", len(requests), skipped,
+                len(repeated))
+    return LeaveOneOut(requests, qrels, tuple(repeated))
 
 
 def judged_pairs(queries_path: PathLike, qrels_path: PathLike) -> list[tuple[str, str, str]]:

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from coldstart.evaluation.trec import (
+    LeaveOneOut,
     Pair,
     Request,
     Session,
@@ -14,6 +15,7 @@ from coldstart.evaluation.trec import (
     read_run,
     read_scores,
     read_sessions,
+    sessions_to_leave_one_out,
     sessions_to_requests_and_qrels,
     write_run,
     write_scores,
@@ -152,6 +154,36 @@ def test_sessions_to_cold_start_protocol(tmp_path):
 
     with pytest.raises(ValueError, match="positive int"):
         sessions_to_requests_and_qrels(sessions, k=0)
+
+
+def test_sessions_to_leave_one_out_protocol(tmp_path):
+    lines = [
+        {"user_id": "u1", "items": ["a", "b", "c", "d"]},
+        {"user_id": "u2", "items": ["e", "f", "e"]},  # the target was bought before: unreachable, still counted
+        {"user_id": "u3", "items": ["g"]},  # no history
+        {"user_id": "u4", "items": ["h", "h", "i"]},  # a repeat inside the history is kept, in time order
+    ]
+    sessions = read_sessions(_write(tmp_path, "s.jsonl", "\n".join(json.dumps(x) for x in lines)))
+
+    split = sessions_to_leave_one_out(sessions)
+    assert isinstance(split, LeaveOneOut)
+    assert split.requests == [Request("u1", None, ("a", "b", "c")), Request("u2", None, ("e", "f")),
+                              Request("u4", None, ("h", "h"))]  # u3 skipped
+    assert split.qrels == {"u1": {"d": 1}, "u2": {"e": 1}, "u4": {"i": 1}}  # the last item only
+    assert split.repeated == ("u2",)
+    assert split.without_repeated() == {"u1": {"d": 1}, "u4": {"i": 1}}
+    assert split.qrels["u2"] == {"e": 1}  # without_repeated leaves the published denominator alone
+
+
+def test_leave_one_out_repeated_users_score_zero_but_stay_in_the_denominator(tmp_path):
+    from coldstart.evaluation.metrics import evaluate_run
+
+    lines = [{"user_id": "u1", "items": ["a", "b"]}, {"user_id": "u2", "items": ["c", "d", "c"]}]
+    split = sessions_to_leave_one_out(read_sessions(_write(tmp_path, "s.jsonl",
+                                                           "\n".join(json.dumps(x) for x in lines))))
+    run = {"u1": {"b": 1.0}, "u2": {"d": 1.0}}  # u1's target first; u2's target was clicked, so never ranked
+    assert evaluate_run(split.qrels, run)["recall@10"] == pytest.approx(0.5)
+    assert evaluate_run(split.without_repeated(), run)["recall@10"] == pytest.approx(1.0)
 
 
 def test_read_sessions_errors(tmp_path):
