@@ -111,7 +111,7 @@ class BM25Retriever:
     def _build(self):
         import bm25s
 
-        corpus = [tokenize(text, self._stopwords, self.tokens) for text in self.texts]
+        corpus = [self.tokenize(text) for text in self.texts]
         empty = sum(1 for tokens in corpus if not tokens)
         if empty == len(corpus):
             raise ValueError(f"no item has a token to index (e.g. {self.texts[0][:50]!r}); check that the text "
@@ -123,6 +123,10 @@ class BM25Retriever:
         logger.info("BM25 index: %d items, %d terms", len(corpus), len(index.vocab_dict))
         return index
 
+    def tokenize(self, text: str) -> list[str]:
+        """``text`` as this index tokenises it (its token rule and stopwords)."""
+        return tokenize(text, self._stopwords, self.tokens)
+
     @property
     def row_of(self) -> Mapping[str, int]:
         """Item id → its position in :meth:`scores`' output (the catalog order)."""
@@ -130,7 +134,7 @@ class BM25Retriever:
 
     def scores(self, query: str) -> np.ndarray:
         """(n_items,) float32 BM25 scores of ``query``; all zero when no query token is in the catalog."""
-        tokens = [t for t in tokenize(query, self._stopwords, self.tokens) if t in self._index.vocab_dict]
+        tokens = [t for t in self.tokenize(query) if t in self._index.vocab_dict]
         if not tokens:
             return np.zeros(len(self.ids), dtype=np.float32)
         return self._index.get_scores(tokens)

@@ -41,7 +41,7 @@ class RankingPipeline:
 
     def __init__(self, recommender: DenseRecommender, config: RetrievalConfig = RetrievalConfig(), *,
                  retriever: str = "blend", sessions=None, neighbours=None, reranker: str | None = None,
-                 device: str = "auto"):
+                 device: str = "auto", ranker=None):
         if retriever not in RETRIEVERS:
             raise ValueError(f"unknown retriever {retriever!r}: use one of {RETRIEVERS}")
         if (sessions is not None or neighbours is not None) and retriever != "blend":
@@ -64,16 +64,45 @@ class RankingPipeline:
 
             options["reranker"] = RerankerConfig(model=reranker, depth=config.rerank_depth,
                                                  first_weight=config.rerank_first_weight, device=device)
+        if ranker is not None and retriever != "blend":
+            raise ValueError(f"the learned ranker orders the blend's candidates: use the 'blend' retriever, not "
+                             f"{retriever!r}")
         self.retriever = make_retriever(retriever, recommender, **options)
+        self.ranker = None
+        if ranker is not None:  # the blend finds the candidates, the ranker (with the cross-encoder) orders them
+            from coldstart.ranking.ltr import LearnedRanker
+
+            ranker.check_encoder(recommender.version)
+            self.ranker = ranker
+            self.retriever = LearnedRanker(self.features(depth=ranker.depth, cross_depth=ranker.cross_depth),
+                                           ranker.models)
+
+    def features(self, *, depth: int = 100, cross_depth: int | None = None):
+        """A :class:`~coldstart.ranking.ltr.FeatureBuilder` over this pipeline's blend and cross-encoder: what a
+        learned ranker is trained on and reads."""
+        from coldstart.ranking.ltr import FeatureBuilder
+
+        first, cross = self._stages()
+        if not isinstance(first, BlendRetriever):
+            raise ValueError(f"ranker features come from the 'blend' retriever, not {self.kind!r}")
+        return FeatureBuilder(first, cross=cross, depth=depth,
+                              cross_depth=self.config.rerank_depth if cross_depth is None else cross_depth)
 
     @classmethod
     def from_store(cls, job, config: RetrievalConfig = RetrievalConfig(), *, retriever: str = "blend",
                    sessions: str | Path | None = None, attributes: str | Path | None = None,
-                   reranker: str | None = None, neighbours=None) -> "RankingPipeline":
+                   reranker: str | None = None, neighbours=None, ranker: str | None = None) -> "RankingPipeline":
         """The live version of ``job.store`` (a :class:`coldstart.config.JobConfig`) with ``job.encoder`` as the
         query encoder (refused when the version's vectors come from another encoder); ``sessions`` and
-        ``attributes`` are files or ``s3://`` URIs the session signals are fitted from."""
+        ``attributes`` are files or ``s3://`` URIs the session signals are fitted from; ``ranker``: a learned
+        ranker id of the store, or ``"latest"`` (:mod:`coldstart.ranking.ranker_artifact`)."""
         recommender = load_recommender(job)
+        loaded_ranker = None
+        if ranker is not None:
+            from coldstart.artifacts.store import open_store
+            from coldstart.ranking.ranker_artifact import load_ranker
+
+            loaded_ranker = load_ranker(open_store(job.store), ranker)
         fitted = None
         if sessions is not None:
             from coldstart.signals.sessions import SessionSignals
@@ -82,7 +111,7 @@ class RankingPipeline:
         elif attributes is not None:
             raise ValueError("attributes are for the session signals: give the sessions file with them")
         return cls(recommender, config, retriever=retriever, sessions=fitted, neighbours=neighbours,
-                   reranker=reranker, device=job.encoder.device)
+                   reranker=reranker, device=job.encoder.device, ranker=loaded_ranker)
 
     def _available(self, weights: dict[str, float], table: str, available: set[str]) -> dict[str, float]:
         dropped = sorted(n for n, w in weights.items() if w and n not in available)
@@ -91,6 +120,16 @@ class RankingPipeline:
                            "given); ranked without them", table, dropped)
             self.dropped.extend(f"{table}.{n}" for n in dropped)
         return {n: w for n, w in weights.items() if n in available}
+
+    def _stages(self):
+        """``(first stage, cross-encoder Reranker or None)`` whichever stage ranks last."""
+        from coldstart.ranking.ltr import LearnedRanker
+
+        if isinstance(self.retriever, LearnedRanker):
+            return self.retriever.builder.first, self.retriever.builder.cross
+        if isinstance(self.retriever, RerankedRetriever):
+            return self.retriever.first, self.retriever.reranker
+        return self.retriever, None
 
     @property
     def version(self) -> str:
@@ -105,6 +144,15 @@ class RankingPipeline:
 
     def signals_for(self, request: UserRequest) -> list[str]:
         """The names of the signals that rank ``request`` (e.g. ``["dense", "bm25", "reranker"]``)."""
+        if self.ranker is not None:
+            from coldstart.ranking.ltr import kind_of
+
+            stage = self.retriever
+            names = [n for n in stage.builder.first.weights_for(request) if n != "neighbours" or request.query]
+            if kind_of(request) in stage.models:
+                cross = ["reranker"] if request.query and stage.builder.cross is not None else []
+                return names + cross + ["ranker"]
+            return names
         reranked = isinstance(self.retriever, RerankedRetriever)
         first = self.retriever.first if reranked else self.retriever
         if isinstance(first, BlendRetriever):
@@ -124,9 +172,9 @@ class RankingPipeline:
         cosine = self.recommender.score_pairs(queries, item_ids)
         if how == "dense":
             return cosine
-        if not isinstance(self.retriever, RerankedRetriever):
+        reranker = self._stages()[1]
+        if reranker is None:
             raise ValueError("[retrieval] pair_score = 'reranker' needs a re-ranker model (--reranker)")
-        reranker = self.retriever.reranker
         known = np.flatnonzero(~np.isnan(cosine))
         out = np.full(len(queries), np.nan, dtype=np.float32)
         logits = reranker.cross.score([queries[n] for n in known], [reranker.text(item_ids[n]) for n in known])
@@ -134,7 +182,7 @@ class RankingPipeline:
         return out
 
     def _blend_pair_scores(self, queries: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
-        first = self.retriever.first if isinstance(self.retriever, RerankedRetriever) else self.retriever
+        first = self._stages()[0]
         if not isinstance(first, BlendRetriever):
             raise ValueError(f"[retrieval] pair_score = 'blend' needs the 'blend' retriever, not {self.kind!r}")
         unique = sorted(set(queries))

@@ -131,21 +131,30 @@ class BlendRetriever:
         """Each request's blended ``(n,) float32`` score of every item in index row order (None: no signal)."""
         from coldstart.ranking.fusion import blend
 
+        return [None if s is None else blend(s, {name: w for name, w in self.weights_for(r).items() if name in s})
+                for r, s in zip(requests, self.signals_all(requests, query_vectors))]
+
+    def signals_all(self, requests: Sequence[UserRequest], query_vectors=None, *, every: bool = False
+                    ) -> list[dict[str, np.ndarray] | None]:
+        """Each request's raw signals ``{name: (n,) float32}`` in index row order, before z-scoring (None: no
+        signal): those its weights name, or with ``every`` all that the request kind has data for (what the
+        learned ranker reads as features)."""
         index = self.recommender.version.index
         profiles, _, ok = self.recommender.profiles(requests, query_vectors)
-        dense = profiles @ index.vectors.T if self.weights.get("dense") or self.click_weights.get("dense") else None
+        dense = (profiles @ index.vectors.T if every or self.weights.get("dense") or self.click_weights.get("dense")
+                 else None)
         judged = None
-        if self.neighbours is not None and self.weights.get("neighbours"):
+        if self.neighbours is not None and (every or self.weights.get("neighbours")):
             with_query = [n for n, r in enumerate(requests) if r.query and ok[n]]
             judged = dict(zip(with_query, self.neighbours.scores(profiles[with_query]))) if with_query else {}
-        out: list[np.ndarray | None] = []
+        out: list[dict[str, np.ndarray] | None] = []
         for i, r in enumerate(requests):
             if not ok[i]:
                 out.append(None)
                 continue
-            weights = self.weights_for(r)
+            wanted = self.weights_for(r)
             signals = {"dense": dense[i]} if dense is not None else {}
-            if weights.get("bm25"):
+            if every or wanted.get("bm25"):
                 text = self.lexical.query_text(r)
                 signals["bm25"] = (self.lexical.bm25.scores(text)[self._bm25_rows] if text
                                    else np.zeros(len(index), np.float32))
@@ -153,8 +162,8 @@ class BlendRetriever:
                 signals["neighbours"] = judged[i]
             if self.sessions is not None and not r.query:
                 signals.update((name, v[self._session_rows]) for name, v in self.sessions.signals(r.clicks).items()
-                               if weights.get(name))
-            out.append(blend(signals, {name: w for name, w in weights.items() if name in signals}))
+                               if every or wanted.get(name))
+            out.append(signals)
         return out
 
     def search(self, requests: Sequence[UserRequest], k: int, query_vectors=None) -> list[Ranking]:
