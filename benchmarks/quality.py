@@ -84,9 +84,28 @@ def splits(directory: Path, prefix: str, suffix: str) -> list[str]:
     return sorted(s for s in found if s != "train")
 
 
+def fitted_ranker(job: JobConfig, recommender, config: RetrievalConfig, *, reranker_model: str | None = None,
+                  **training):
+    """A learned ranker trained by the library (:func:`coldstart.ranking.ranker_training.train_ranker`) over
+    ``recommender``'s version, published into ``job``'s store and loaded back as every reader loads it."""
+    from coldstart.artifacts.store import open_store
+    from coldstart.ranking.ranker_artifact import load_ranker, publish_ranker
+    from coldstart.ranking.ranker_training import train_ranker
+
+    models = train_ranker(recommender, config, reranker=reranker_model, device=job.encoder.device, **training)
+    store = open_store(job.store)
+    manifest = publish_ranker(store, models, version=recommender.version, depth=RUN_DEPTH,
+                              cross_depth=config.rerank_depth if reranker_model else 0, cross_encoder=reranker_model)
+    return load_ranker(store, manifest.ranker_id)
+
+
 def reproduce(data: Path, out: Path, *, model: str, config_path: str | None, cache_dir: Path | None,
-              reranker_model: str | None = None) -> list[Path]:
-    """One run per non-train query/sessions file of DATA_DIR (layout of ../shared/data)."""
+              reranker_model: str | None = None, ranker_queries: Path | None = None,
+              encoder_queries: Path | None = None, ranker: bool = False) -> list[Path]:
+    """One run per non-train query/sessions file of DATA_DIR (layout of ../shared/data). With ``ranker``, a learned
+    ranker orders the blend's candidates: for Home Depot trained on ``ranker_queries`` (``.tsv`` and the qrels
+    beside it as ``qrels_<name>``) — queries the encoders were not fine-tuned on (``encoder_queries``, checked) —
+    and for Amazon Scientific on ``sessions_train`` out of fold."""
     from coldstart.evaluation.runs import rank_all, score_pairs
     from coldstart.evaluation.trec import (judged_pairs, read_requests, read_sessions,
                                            sessions_to_requests_and_qrels, write_run, write_scores)
@@ -103,8 +122,18 @@ def reproduce(data: Path, out: Path, *, model: str, config_path: str | None, cac
 
             pairs_config = dataclasses.replace(config, pair_score="dense")
         job = homedepot(data, model=model, config_path=config_path, cache=cache_dir)
-        pipeline = RankingPipeline(load_recommender(job), pairs_config, retriever="blend", reranker=reranker_model,
-                                   device=job.encoder.device)
+        recommender = load_recommender(job)
+        learned = None
+        if ranker:
+            if ranker_queries is None:
+                raise ValueError("the learned ranker needs judged queries the encoders did not see: ranker_queries")
+            learned = fitted_ranker(job, recommender, config, reranker_model=reranker_model,
+                                    queries=str(ranker_queries),
+                                    qrels=str(ranker_queries.with_name(ranker_queries.name.replace("queries_",
+                                                                                                     "qrels_"))),
+                                    encoder_queries=str(encoder_queries) if encoder_queries else None)
+        pipeline = RankingPipeline(recommender, pairs_config, retriever="blend", reranker=reranker_model,
+                                   device=job.encoder.device, ranker=learned)
         for split in splits(hd, "queries_", ".tsv"):
             requests = [r for r in read_requests(hd / f"queries_{split}.tsv") if r.query]
             write_run(out / f"homedepot-{split}.run", rank_all(pipeline, requests, k=RUN_DEPTH).items(), "coldstart")
@@ -116,9 +145,12 @@ def reproduce(data: Path, out: Path, *, model: str, config_path: str | None, cac
                 written.append(out / f"homedepot-{split}.scores")
     sci = data / "amazon_scientific"
     if (sci / "sessions_train.jsonl").is_file():
-        recommender = load_recommender(scientific(data, config_path=config_path, cache=cache_dir))
+        job = scientific(data, config_path=config_path, cache=cache_dir)
+        recommender = load_recommender(job)
+        learned = fitted_ranker(job, recommender, config, sessions=str(sci / "sessions_train.jsonl"),
+                                attributes=str(sci / "items.parquet")) if ranker else None
         pipeline = RankingPipeline(recommender, config, retriever="blend",
-                                   sessions=session_signals(data, recommender, config))
+                                   sessions=session_signals(data, recommender, config), ranker=learned)
         for split in splits(sci, "sessions_", ".jsonl"):
             sessions = read_sessions(sci / f"sessions_{split}.jsonl")
             for k in (1, 3):
@@ -139,14 +171,53 @@ def main(argv: Iterable[str] | None = None) -> int:
     rep.add_argument("--config")
     rep.add_argument("--cache", type=Path, help="where the published stores are kept between runs")
     rep.add_argument("--reranker", help="a cross-encoder model dir re-scoring the top [retrieval] rerank_depth")
+    rep.add_argument("--ranker", action="store_true", help="train and rank with the learned ranker")
+    rep.add_argument("--ranker-queries", type=Path, help="with --ranker: Home Depot queries_<name>.tsv (its "
+                     "qrels_<name>.tsv beside it) the ranker trains on; never ones the encoders were fine-tuned on")
+    rep.add_argument("--encoder-queries", type=Path, help="the queries the encoders were fine-tuned on (checked "
+                     "disjoint from --ranker-queries)")
+    split = sub.add_parser("split", help="split judged queries into the encoders' part and the ranker's part")
+    split.add_argument("--queries", required=True, type=Path)
+    split.add_argument("--qrels", required=True, type=Path)
+    split.add_argument("--fraction", type=float, default=0.2, help="the ranker's share (default 0.2)")
+    split.add_argument("--out", required=True, type=Path, help="writes queries_/qrels_ encoders.tsv and ranker.tsv")
     args = parser.parse_args(argv)
     from coldstart.logs import setup_logging
 
     setup_logging(False)
+    if args.command == "split":
+        for path in split_judged(args.queries, args.qrels, args.fraction, args.out):
+            print(path)
+        return 0
     for path in reproduce(args.data, args.out, model=args.model, config_path=args.config, cache_dir=args.cache,
-                          reranker_model=args.reranker):
+                          reranker_model=args.reranker, ranker=args.ranker, ranker_queries=args.ranker_queries,
+                          encoder_queries=args.encoder_queries):
         print(path)
     return 0
+
+
+def split_judged(queries: Path, qrels: Path, fraction: float, out: Path) -> list[Path]:
+    """The judged queries split by :func:`coldstart.ranking.ranker_training.split_queries` into
+    ``queries_encoders.tsv`` / ``queries_ranker.tsv`` and their qrels, lines copied unchanged."""
+    from coldstart.evaluation.trec import read_requests
+    from coldstart.ranking.ranker_training import split_queries
+
+    rest, held = split_queries([r.qid for r in read_requests(queries)], fraction)
+    side = {**{q: "encoders" for q in rest}, **{q: "ranker" for q in held}}
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source, stem in ((queries, "queries"), (qrels, "qrels")):
+        lines = {"encoders": [], "ranker": []}
+        for line in source.read_text(encoding="utf-8").splitlines(keepends=True):
+            qid = line.split("\t", 1)[0]
+            if qid in side:
+                lines[side[qid]].append(line)
+        for name, kept in lines.items():
+            path = out / f"{stem}_{name}.tsv"
+            path.write_text("".join(kept), encoding="utf-8")
+            written.append(path)
+    logger.info("judged queries split: %d for the encoders, %d for the ranker", len(rest), len(held))
+    return written
 
 
 if __name__ == "__main__":

@@ -3,12 +3,15 @@
 #
 #   benchmarks/reproduce_quality.sh DATA_DIR OUT_DIR
 #
-# DATA_DIR has the layout of ../shared/data. Trains only on homedepot/*_train.tsv (the encoder, then the
-# cross-encoder re-ranker of the config's [reranker] table, if it has one) and amazon_scientific/sessions_train.jsonl
-# (co-visitation), then writes, for every other split:
+# DATA_DIR has the layout of ../shared/data. Trains only on homedepot/*_train.tsv and
+# amazon_scientific/sessions_train.jsonl. The judged train queries are split by a hash of their id: 80 % fine-tune
+# the encoder, then the cross-encoder re-ranker of the config's [reranker] table (if it has one); the other 20 %
+# train the learned ranker (LightGBM LambdaRank) on those models' scores, which never saw them. The clicks ranker
+# trains on sessions_train with co-visitation fitted out of fold. Then it writes, for every other split:
 #   homedepot/queries_<split>.tsv          -> OUT_DIR/homedepot-<split>.run (+ .scores for qrels_<split>.tsv pairs)
 #   amazon_scientific/sessions_<split>.jsonl -> OUT_DIR/scientific-<split>-k1.run and -k3.run
-# CONFIG=... overrides the configuration (default configs/train-cpu.toml).
+# CONFIG=... overrides the configuration (default configs/train-cpu.toml); RANKER=0 trains no ranker (the encoders
+# then see every train query, as before the ranker existed).
 # Progress: each stage says when it starts; inside, bars with rate and ETA on a terminal, else a plain line every
 # 30 s (COLDSTART_PROGRESS=bar|log|off overrides; COLDSTART_LOG_FORMAT=json makes every log line a JSON object).
 set -euo pipefail
@@ -33,10 +36,22 @@ rm -rf "$WORK/train"   # a fresh run: the same run id would otherwise resume an 
 mkdir -p "$WORK"
 MODEL=default
 RERANK=()
+RANKER_ARGS=()
+QUERIES=$HD/queries_train.tsv
+QRELS=$HD/qrels_train.tsv
+if [ "${RANKER:-1}" != 0 ]; then
+    RANKER_ARGS=(--ranker)
+    if [ -f "$HD/queries_train.tsv" ]; then
+        python -m benchmarks.quality split --queries "$QUERIES" --qrels "$QRELS" --fraction 0.2 --out "$WORK/split" >&2
+        QUERIES=$WORK/split/queries_encoders.tsv
+        QRELS=$WORK/split/qrels_encoders.tsv
+        RANKER_ARGS+=(--ranker-queries "$WORK/split/queries_ranker.tsv" --encoder-queries "$QUERIES")
+    fi
+fi
 if [ -f "$HD/queries_train.tsv" ]; then
     stage "1/3 fine-tuning the encoder (the longest stage: ~22 min on 2 cores)"
     python -m jobs.finetune --config "$CONFIG" \
-        --queries "$HD/queries_train.tsv" --qrels "$HD/qrels_train.tsv" --catalog "$HD/catalog.parquet" \
+        --queries "$QUERIES" --qrels "$QRELS" --catalog "$HD/catalog.parquet" \
         --out "$WORK/models" --run-id reproduce --no-publish --set "storage_path='$WORK/train'" \
         > "$WORK/finetune.json"
     MODEL=$WORK/models/reproduce
@@ -44,14 +59,14 @@ if [ -f "$HD/queries_train.tsv" ]; then
     if grep -q '^\[reranker\]' "$CONFIG"; then
         stage "2/3 fine-tuning the cross-encoder re-ranker (~18 min on 2 cores)"
         python -m jobs.finetune --config "$CONFIG" --table reranker \
-            --queries "$HD/queries_train.tsv" --qrels "$HD/qrels_train.tsv" --catalog "$HD/catalog.parquet" \
+            --queries "$QUERIES" --qrels "$QRELS" --catalog "$HD/catalog.parquet" \
             --out "$WORK/models" --run-id reproduce-reranker --no-publish --set "storage_path='$WORK/train'" \
             > "$WORK/finetune-reranker.json"
         RERANK=(--reranker "$WORK/models/reproduce-reranker")
     fi
 fi
 echo "training done after $(( $(date +%s) - start )) s" >&2
-stage "3/3 embedding the catalogs and writing the runs"
+stage "3/3 embedding the catalogs, training the ranker and writing the runs"
 python -m benchmarks.quality reproduce --data "$DATA_DIR" --out "$OUT_DIR" --model "$MODEL" \
-    --config "$CONFIG" --cache "$WORK/cache" "${RERANK[@]}"
+    --config "$CONFIG" --cache "$WORK/cache" "${RERANK[@]}" "${RANKER_ARGS[@]}"
 echo "all done after $(( $(date +%s) - start )) s" >&2

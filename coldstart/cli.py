@@ -48,16 +48,20 @@ def _pipeline(args, config, *, retriever: str):
     sessions = getattr(args, "sessions", None)
     if sessions and retriever != "blend":
         raise SystemExit("--sessions needs --retriever blend (the session signals are blended with the others)")
+    ranker = getattr(args, "ranker", None)
+    if ranker and retriever != "blend":
+        raise SystemExit("--ranker needs --retriever blend (the ranker orders the blend's candidates)")
     return RankingPipeline.from_store(config, chosen, retriever=retriever, sessions=sessions,
                                       attributes=getattr(args, "attributes", None),
-                                      reranker=reranker)
+                                      reranker=reranker, ranker=ranker)
 
 
 def cmd_search(args) -> int:
     from coldstart.evaluation.runs import search_to_run
 
     pipeline = _pipeline(args, job_config(args), retriever=args.retriever)
-    tag = args.tag or f"coldstart-{args.retriever}{'-reranked' if args.reranker else ''}"
+    tag = args.tag or (f"coldstart-{args.retriever}{'-reranked' if args.reranker else ''}"
+                       f"{'-ranker' if args.ranker else ''}")
     print(json.dumps(search_to_run(pipeline, args.requests, args.out, k=args.k, batch_size=args.batch_size, tag=tag)))
     return 0
 
@@ -180,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attributes", help="with --sessions: item_id + category and/or brand columns (Parquet, CSV, "
                    "JSON Lines), or a text column read with [retrieval] attributes_pattern, for the category/brand "
                    "transitions")
+    p.add_argument("--ranker", help="with --retriever blend: the learned ranker of the store (an id, or latest; "
+                   "python -m jobs.fit_ranker) orders the blend's candidates; give it the --reranker and "
+                   "--sessions it was trained with")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--tag", help="run tag (default coldstart-<retriever>)")
     p.set_defaults(func=cmd_search)
