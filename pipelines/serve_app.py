@@ -354,10 +354,10 @@ class Ingress:
         self.reranker = reranker
         self.fused = FusedCore(args) if retriever is None else None
         self.board = ReplicaBoard("Ingress", self.fused.retrieval, args.poll_interval_s) if self.fused else None
-        self.has_reranker = bool(args.reranker)
+        self.has_reranker = args.separate_reranker
         self.max_pending = args.max_pending
         self.log_request_content = args.log_request_content
-        self.rerank_depth = args.rerank_depth if args.reranker else 0
+        self.rerank_depth = args.rerank_depth if args.separate_reranker else 0
         self.max_length = args.max_length
         self._batcher = Batcher(self._answer, max_batch_size=args.ingress_batch_max_size,
                                 wait_s=args.ingress_batch_wait_ms / 1000)
@@ -535,7 +535,8 @@ def build_app(args: ServeAppArgs, *, runtime_env: dict[str, Any] | None = None) 
             for d in (Ingress, QueryEncoder, Retriever, Reranker))
     if args.topology == "fused":
         return ingress.options(ray_actor_options={**ingress.ray_actor_options, "num_cpus": 0.5}).bind(args)
-    return ingress.bind(args, encoder.bind(args), retriever.bind(args), ranker.bind(args) if args.reranker else None)
+    return ingress.bind(args, encoder.bind(args), retriever.bind(args),
+                        ranker.bind(args) if args.separate_reranker else None)
 
 
 def app_builder(args: ServeAppArgs) -> Application:

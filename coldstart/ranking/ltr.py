@@ -371,7 +371,8 @@ def fit_model(table: TrainingTable, params: RankerParams = RankerParams()):
     valid_set = lgb.Dataset(held.features, held.labels, group=held.groups, reference=train_set)
     booster = lgb.train(config, train_set, num_boost_round=params.max_rounds, valid_sets=[valid_set],
                         valid_names=["valid"], callbacks=[lgb.early_stopping(params.early_stopping, verbose=False)])
-    info = {"best_iteration": int(booster.best_iteration), "valid_ndcg@10": float(booster.best_score["valid"]["ndcg@10"]),
+    info = {"best_iteration": int(booster.best_iteration),
+            "valid_ndcg@10": float(booster.best_score["valid"]["ndcg@10"]),
             "train_requests": len(train), "valid_requests": len(valid), "rows": int(len(table.labels)),
             "table": table.info}
     logger.info("ranker (%s): %d trees, validation NDCG@10 %.4f", table.kind, info["best_iteration"],

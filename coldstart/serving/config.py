@@ -84,6 +84,11 @@ class ServeAppArgs(BaseModel):
     attributes: str | None = Field(None, description="With `sessions`: item_id + category/brand (or text read by "
                                    "[retrieval] attributes_pattern) for the category/brand signals.")
 
+    ranker: str | None = Field(None, description=(
+        "The learned ranker of the store (`python -m jobs.fit_ranker`): an id, or `latest` (read again with each "
+        "index version); it orders the blend's candidates (retriever = 'blend'). A ranker trained with the "
+        "cross-encoder's logit needs `reranker`, which then runs inside the ranking stage, not after it."))
+
     log_request_content: bool = Field(False, description=(
         "Also write each request's query text and click ids into the request log line. Off: the log holds the "
         "request id, version, counts and timing only, so no user data is kept server-side."))
@@ -108,7 +113,15 @@ class ServeAppArgs(BaseModel):
             raise ValueError("give `sessions` (a file fitted at load) or `session_signals` (published ones), not both")
         if self.attributes and not self.sessions:
             raise ValueError("attributes are for the session signals: give `sessions` with them")
+        if self.ranker and self.retriever != "blend":
+            raise ValueError("the learned ranker orders the blend's candidates: set retriever = 'blend'")
         return self
+
+    @property
+    def separate_reranker(self) -> bool:
+        """Whether the cross-encoder re-ranks after retrieval (its own stage), rather than being read by the
+        learned ranker inside the ranking pipeline."""
+        return bool(self.reranker) and not self.ranker
 
     def deployments(self) -> dict[str, int]:
         """The Serve deployments this topology builds, each with the batch size its ``@serve.batch`` step takes
@@ -117,7 +130,7 @@ class ServeAppArgs(BaseModel):
             return {"Ingress": self.ingress_batch_max_size}
         out = {"Ingress": self.ingress_batch_max_size, "QueryEncoder": self.batch_max_size,
                "Retriever": self.search_batch_max_size}
-        if self.reranker:
+        if self.separate_reranker:
             out["Reranker"] = self.rerank_batch_max_size
         return out
 

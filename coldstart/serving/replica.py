@@ -199,7 +199,7 @@ def pipeline_factory(args: ServeAppArgs, profile):
     the same config, or None when the app ranks by the plain dense search. With a sessions file instead of
     published signals, the file is read once and its signals fitted per version (they are indexed by its items)."""
     if args.retriever == "dense" and not args.sessions and not args.session_signals:
-        return None
+        return None  # (a ranker needs the blend: ServeAppArgs refuses it with dense)
     from coldstart.ranking.config import load_retrieval_config
     from coldstart.ranking.dense import DenseRecommender
     from coldstart.ranking.pipeline import RankingPipeline
@@ -211,8 +211,15 @@ def pipeline_factory(args: ServeAppArgs, profile):
     def build(loaded, signals=None):
         if signals is None and data is not None:
             signals = data.fit(loaded.index.ids)
+        ranker = None
+        if args.ranker:  # read with each version: `latest` follows jobs.fit_ranker without a restart
+            from coldstart.artifacts.store import open_store
+            from coldstart.ranking.ranker_artifact import load_ranker
+
+            ranker = load_ranker(open_store(args.store), args.ranker)
+            logger.info("version %s ranks with learned ranker %s", loaded.version, ranker.ranker_id)
         return RankingPipeline(DenseRecommender(None, loaded, profile), config, retriever=args.retriever,
-                               sessions=signals)
+                               sessions=signals, ranker=ranker, reranker=args.reranker if ranker else None)
 
     return build
 
@@ -228,7 +235,7 @@ class FusedCore:
         self.encoder = CachedQueryEncoder(Encoder(args.encoder_config()), cache_size=args.query_cache_size)
         self.reranker = None
         self.rerank_depth = 0
-        if args.reranker:
+        if args.separate_reranker:
             from coldstart.ranking.rerank import CrossEncoder
 
             self.reranker_config = args.reranker_config()

@@ -111,7 +111,8 @@ class RecommendResponse(BaseModel):
                                         "the app's `session_signals`), or null.")
     signals: list[str] = Field(default_factory=list, description=(
         "What ranked the answer: `dense` (the encoder's cosine), `bm25`, `covisit`, `popularity`, `category`, "
-        "`brand` (other users' sessions), `neighbours`, `mmr` (diversity), `reranker` (the cross-encoder)."),
+        "`brand` (other users' sessions), `neighbours`, `mmr` (diversity), `reranker` (the cross-encoder), "
+        "`ranker` (the learned ranker ordered the candidates)."),
         examples=[["dense", "bm25"]])
 
 

@@ -664,3 +664,72 @@ def test_published_session_signals_rank_clicks_and_swap_with_the_index(serve_htt
     finally:
         client.close()
         serve.delete("signals")
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("topology", ["fused", "composed"])
+def test_the_learned_ranker_serves_the_same_top_10_as_coldstart_search(serve_http, tmp_path, tiny_model_dir,
+                                                                         tiny_encoder, tiny_cross_encoder_dir,
+                                                                         catalog, topology):
+    """A ranker with a query model (reading the cross-encoder's logit) and a clicks model (reading the session
+    signals), trained and published into the store: over HTTP the top 10 of queries and of clicks-only users are
+    those of the pipeline ``coldstart search --ranker latest --reranker ... --sessions ...`` builds, and the
+    answer says the ranker ranked it. The cross-encoder runs inside the ranking stage, not again after it."""
+    import json
+    import random
+
+    from ray import serve
+
+    from coldstart.config import JobConfig
+    from coldstart.evaluation.trec import Request, read_sessions
+    from coldstart.ranking.config import load_retrieval_config
+    from coldstart.ranking.ltr import RankerParams, fit_model
+    from coldstart.ranking.pipeline import RankingPipeline
+    from coldstart.ranking.ranker_artifact import publish_ranker
+    from coldstart.ranking.ranker_training import click_table_out_of_fold, query_table
+
+    store = open_store(tmp_path / "store")
+    publish_encoded(store, tiny_encoder, catalog.ids, catalog.titles)
+    rng = random.Random(5)
+    sessions = tmp_path / "sessions.jsonl"
+    sessions.write_text("".join(json.dumps({"user_id": f"u{n}", "items": rng.sample(catalog.ids, rng.randint(3, 8))})
+                                + "\n" for n in range(200)))
+    config_path = tmp_path / "retrieval.toml"
+    config_path.write_text("[retrieval]\nrerank_depth = 10\n[retrieval.query]\ndense = 1.0\nbm25 = 0.3\n"
+                           "[retrieval.clicks]\ndense = 0.5\nbm25 = 0.5\ncovisit = 1.0\npopularity = 0.1\n")
+    config = load_retrieval_config(config_path)
+    job = JobConfig(store=str(store.root), encoder=EncoderConfig(model=str(tiny_model_dir), max_length=MAX_LENGTH))
+    words = sorted({w.lower() for title in catalog.titles for w in title.split() if w.isalpha()})
+    train = [Request(qid=f"q{n}", query=" ".join(rng.sample(words, 2))) for n in range(80)]
+    qrels = {r.qid: {item: 2 if set(r.query.split()) <= set(title.lower().split()) else 1
+                     for item, title in zip(catalog.ids, catalog.titles)
+                     if set(r.query.split()) & set(title.lower().split())} for r in train}
+    params = RankerParams(min_data_in_leaf=5, num_leaves=7, max_rounds=40, early_stopping=10, threads=1)
+    trainer = RankingPipeline.from_store(job, config, sessions=sessions, reranker=str(tiny_cross_encoder_dir))
+    queries = query_table(trainer, train, qrels, depth=30)
+    clicks = click_table_out_of_fold(trainer.recommender, config, read_sessions(sessions), folds=3, depth=30)
+    models = {kind: (booster, {**info, "features": table.names}) for kind, table in
+              (("query", queries), ("clicks", clicks)) for booster, info in [fit_model(table, params)]}
+    publish_ranker(store, models, version=trainer.recommender.version, depth=30, cross_depth=10,
+                   cross_encoder=str(tiny_cross_encoder_dir))
+
+    args = ServeAppArgs(store=str(store.root), model=str(tiny_model_dir), max_length=MAX_LENGTH, retriever="blend",
+                        retrieval_config=str(config_path), sessions=str(sessions), reranker=str(tiny_cross_encoder_dir),
+                        ranker="latest", query_cache_size=0, topology=topology)
+    assert "Reranker" not in args.deployments()
+    client = _start_app(serve_http, args, name="ranker", route_prefix="/ranker")
+    try:
+        pipeline = RankingPipeline.from_store(job, config, sessions=sessions, reranker=str(tiny_cross_encoder_dir),
+                                              ranker="latest")
+        bodies = ([{"query": " ".join(rng.sample(words, 2))} for _ in range(40)]
+                  + [{"clicks": rng.sample(catalog.ids, rng.randint(1, 3))} for _ in range(40)])
+        expected = pipeline.search([UserRequest(query=b.get("query"), clicks=tuple(b.get("clicks", ())))
+                                    for b in bodies], 10)
+        for body, ranking in zip(bodies, expected):
+            response = client.post("/recommend", json={**body, "k": 10})
+            assert _ids(response) == [item_id for item_id, _ in ranking], body
+            assert response.json()["signals"][-1] == "ranker"
+            assert ("reranker" in response.json()["signals"]) == ("query" in body)
+    finally:
+        client.close()
+        serve.delete("ranker")

@@ -2,8 +2,9 @@
 
 A small catalog where the judged answer is decided by something the blend does not weigh — whether the title has
 the query's number (one digit: BM25's default tokens drop it, and the blend here is BM25 alone) — so a ranker that
-learns from the features must beat the blend on held-out queries, and one without those features cannot. Also: features, the leakage guards, the artifact's round trip through the store and
-its refusals, and the pipeline with the ranker as `coldstart search` builds it.
+learns from the features must beat the blend on held-out queries, and one without those features cannot. Also:
+features, the leakage guards, the artifact's round trip through the store and its refusals, and the pipeline
+with the ranker as `coldstart search` builds it.
 """
 
 from __future__ import annotations
