@@ -50,7 +50,8 @@ class RetrievalConfig:
     # What a judged (query, product) pair is scored with (`coldstart score`, the .scores files, ROC-AUC): "dense" =
     # the encoder's cosine, comparable across queries; "blend" = the ranking score, z-scored per query (on dev:
     # ROC-AUC 0.75 vs 0.67 for the fine-tuned model, so the ranking and the pair scores use different normalisations);
-    # "reranker" = the cross-encoder's logit + rerank_pair_dense_weight x the cosine.
+    # "reranker" = the cross-encoder's logit + rerank_pair_dense_weight x the cosine; "ranker" = the learned ranker's
+    # query model over the pair's features (a LambdaRank score: trained to order within a query).
     pair_score: str = "dense"
     # The cross-encoder re-ranker (when one is given): how many first-stage candidates it re-scores, and the weight
     # of the first stage's z-score beside its own.
@@ -64,8 +65,9 @@ class RetrievalConfig:
     def __post_init__(self) -> None:
         if self.query_bm25_tokens not in ("units", "bm25s"):
             raise ValueError(f"retrieval.query_bm25_tokens={self.query_bm25_tokens!r}: use 'units' or 'bm25s'")
-        if self.pair_score not in ("dense", "blend", "reranker"):
-            raise ValueError(f"retrieval.pair_score={self.pair_score!r}: use 'dense', 'blend' or 'reranker'")
+        if self.pair_score not in ("dense", "blend", "reranker", "ranker"):
+            raise ValueError(f"retrieval.pair_score={self.pair_score!r}: use 'dense', 'blend', 'reranker' or "
+                             "'ranker'")
         if self.rerank_depth < 1 or self.rerank_first_weight < 0:
             raise ValueError("retrieval.rerank_depth must be ≥ 1 and retrieval.rerank_first_weight ≥ 0")
         if self.attributes_pattern is not None:

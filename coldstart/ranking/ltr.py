@@ -136,29 +136,36 @@ class FeatureBuilder:
             missing |= {"attributes", "transitions"}
         return [g for g in CLICK_GROUPS if g not in missing]
 
-    def build(self, requests: Sequence[UserRequest], query_vectors=None, *, depth: int | None = None
-              ) -> list[Candidates | None]:
-        """Each request's candidates with every feature this pipeline can compute (None: no signal at all)."""
+    def build(self, requests: Sequence[UserRequest], query_vectors=None, *, depth: int | None = None,
+              rows: Sequence[np.ndarray] | None = None) -> list[Candidates | None]:
+        """Each request's candidates with every feature this pipeline can compute (None: no signal at all):
+        the blend's top ``depth``, or given index ``rows`` per request (judged pairs to score). The cross-encoder
+        reads the pairs among the blend's top ``cross_depth`` either way, as in training."""
         from coldstart.ranking.fusion import blend, top_k
 
         depth = depth or self.depth
+        if rows is not None and len(rows) != len(requests):
+            raise ValueError(f"{len(requests)} requests but {len(rows)} row lists: pass one per request")
         index = self.index
         signals_all = self.first.signals_all(requests, query_vectors, every=True)
         out: list[Candidates | None] = []
-        for r, signals in zip(requests, signals_all):
+        for n, (r, signals) in enumerate(zip(requests, signals_all)):
             if signals is None:
                 out.append(None)
                 continue
-            weights = {n: w for n, w in self.first.weights_for(r).items() if n in signals}
+            weights = {name: w for name, w in self.first.weights_for(r).items() if name in signals}
             blended = blend(signals, weights)
-            banned = np.array([index.row_of[c] for c in (*r.clicks, *r.exclude) if c in index.row_of], np.int64)
-            rows = top_k(blended, depth, exclude=banned)
+            if rows is None:
+                banned = np.array([index.row_of[c] for c in (*r.clicks, *r.exclude) if c in index.row_of], np.int64)
+                chosen = top_k(blended, depth, exclude=banned)
+            else:
+                chosen = np.asarray(rows[n], np.int64)
             kind = kind_of(r)
-            columns = (self._query_columns if kind == "query" else self._click_columns)(r, signals, blended, rows)
+            columns = (self._query_columns if kind == "query" else self._click_columns)(r, signals, blended, chosen)
             names = feature_names(kind, self.groups(kind))
-            matrix = np.column_stack([np.asarray(columns[n], np.float32) for n in names]) if len(rows) else \
-                np.zeros((0, len(names)), np.float32)
-            out.append(Candidates(kind, rows, matrix, names, blended[rows].astype(np.float32)))
+            matrix = np.column_stack([np.asarray(columns[name], np.float32) for name in names]) if len(chosen) \
+                else np.zeros((0, len(names)), np.float32)
+            out.append(Candidates(kind, chosen, matrix, names, blended[chosen].astype(np.float32)))
         if self.cross is not None and self.cross_depth:
             self._add_cross(requests, out)
         return out
@@ -231,15 +238,14 @@ class FeatureBuilder:
                 if c is not None and c.kind == "query" and "cross" in c.names and len(c.rows)]
         if not jobs:
             return
-        heads = [c.rows[: self.cross_depth] for _, c in jobs]
+        heads = [np.flatnonzero(c.features[:, c.names.index("first_rank")] <= self.cross_depth) for _, c in jobs]
         pair_q = [requests[n].query for (n, _), head in zip(jobs, heads) for _ in head]
-        pair_t = [self.texts[row] for head in heads for row in head]
+        pair_t = [self.texts[c.rows[at]] for (_, c), head in zip(jobs, heads) for at in head]
         logits = self.cross.cross.score(pair_q, pair_t)
         pos = 0
         for (_, c), head in zip(jobs, heads):
-            got = logits[pos:pos + len(head)]
+            c.features[head, c.names.index("cross")] = logits[pos:pos + len(head)]
             pos += len(head)
-            c.features[: len(head), c.names.index("cross")] = got
 
 
 @dataclass
@@ -401,21 +407,47 @@ class LearnedRanker:
             self.models[kind] = (booster, [have.index(n) for n in names])
 
     def search(self, requests: Sequence[UserRequest], k: int, query_vectors=None):
+        return self.rank(self.builder.build(requests, query_vectors, depth=max(k, self.builder.depth)), k)
+
+    def scores(self, candidates: Candidates) -> np.ndarray | None:
+        """The model's score of each candidate, or None when its kind has no model (the blend's order stands)."""
+        model = self.models.get(candidates.kind)
+        if model is None or not len(candidates.rows):
+            return None
+        booster, columns = model
+        return booster.predict(candidates.features[:, columns], num_threads=1)
+
+    def rank(self, built: Sequence[Candidates | None], k: int):
+        """Top ``k`` ``(item_id, score)`` of already built candidates, best first."""
         ids = self.builder.index.ids
-        built = self.builder.build(requests, query_vectors, depth=max(k, self.builder.depth))
         out = []
         for c in built:
             if c is None:
                 out.append([])
                 continue
-            model = self.models.get(c.kind)
-            if model is None or not len(c.rows):
+            scores = self.scores(c)
+            if scores is None:
                 out.append([(ids[row], float(s)) for row, s in zip(c.rows[:k], c.first_scores[:k])])
                 continue
-            booster, columns = model
-            scores = booster.predict(c.features[:, columns], num_threads=1)
             order = np.argsort(-scores, kind="stable")[:k]
             out.append([(ids[c.rows[o]], float(scores[o])) for o in order])
+        return out
+
+    def pair_scores(self, queries: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
+        """``(n,) float32`` query model score of each (query, item) pair, NaN for an item not in the version."""
+        if "query" not in self.models:
+            raise ValueError("this ranker has no query model to score (query, item) pairs with")
+        row_of = self.builder.index.row_of
+        by_query: dict[str, list[int]] = {}
+        for n, (q, item) in enumerate(zip(queries, item_ids)):
+            if item in row_of:
+                by_query.setdefault(q, []).append(n)
+        out = np.full(len(queries), np.nan, dtype=np.float32)
+        unique = list(by_query)
+        built = self.builder.build([UserRequest(query=q) for q in unique],
+                                   rows=[np.array([row_of[item_ids[n]] for n in by_query[q]]) for q in unique])
+        for q, c in zip(unique, built):
+            out[by_query[q]] = self.scores(c)
         return out
 
     def kinds(self) -> list[str]:

@@ -169,6 +169,10 @@ class RankingPipeline:
         how = self.config.pair_score
         if how == "blend":
             return self._blend_pair_scores(queries, item_ids)
+        if how == "ranker":
+            if self.ranker is None:
+                raise ValueError("[retrieval] pair_score = 'ranker' needs a learned ranker (--ranker)")
+            return self.retriever.pair_scores(queries, item_ids)
         cosine = self.recommender.score_pairs(queries, item_ids)
         if how == "dense":
             return cosine

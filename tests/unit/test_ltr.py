@@ -179,6 +179,10 @@ def test_the_ranker_round_trips_through_the_store_and_ranks_as_search_does(job, 
     got = ranked.search([request], k=5)[0]
     direct = booster.predict(ranked.features(depth=20).build([request])[0].features)
     assert got[0][1] == pytest.approx(float(direct.max()), rel=1e-6)
+    # a judged pair is scored from the same features as the candidate it is (what ROC-AUC reads)
+    pairs = ranked.retriever.pair_scores([request.query] * 5 + ["drill 3"], [i for i, _ in got] + ["nope"])
+    np.testing.assert_allclose(pairs[:5], [s for _, s in got], rtol=1e-5)
+    assert np.isnan(pairs[5])
     assert ranked.signals_for(request) == ["bm25", "ranker"]
     assert ranked.signals_for(UserRequest(clicks=("hose-7",))) == ["bm25"]  # no clicks model: the blend
 
