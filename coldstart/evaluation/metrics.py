@@ -49,6 +49,7 @@ def evaluate_run(
     relevant_grade: int = 1,
     cutoff: int = 10,
     depth: int = 100,
+    per_query: bool = False,
 ) -> dict[str, float | int]:
     """Scores a run against graded qrels.
 
@@ -62,7 +63,9 @@ def evaluate_run(
     Returns:
         ``{f"ndcg@{cutoff}", f"recall@{cutoff}", f"recall@{depth}", f"mrr@{cutoff}": float,
         "queries": int (averaged over), "queries_without_relevant": int (left out),
-        "queries_missing_from_run": int (no ranking or an empty one; scored 0 and averaged in)}``.
+        "queries_missing_from_run": int (no ranking or an empty one; scored 0 and averaged in)}``; with
+        ``per_query`` also ``"per_query": {metric: {qid: score}}`` over the evaluated queries (what
+        :func:`paired_bootstrap` compares).
     """
     if not isinstance(cutoff, int) or not isinstance(depth, int) or cutoff < 1 or depth < 1:
         raise ValueError(f"cutoff and depth must be positive ints, got cutoff={cutoff!r}, depth={depth!r}")
@@ -87,10 +90,15 @@ def evaluate_run(
         with warnings.catch_warnings():
             # ranx hashes ids to uint64 and numba warns about the cast; the hashes are only compared for equality.
             warnings.simplefilter("ignore", type_warning)
-            graded_scores = ranx.evaluate(graded, ranx.Run(ranked), [ndcg], make_comparable=True)
-            binary_scores = ranx.evaluate(binary, ranx.Run(ranked), [recall, recall_deep, mrr], make_comparable=True)
+            graded_run, binary_run = ranx.Run(ranked), ranx.Run(ranked)
+            graded_scores = ranx.evaluate(graded, graded_run, [ndcg], make_comparable=True)
+            binary_scores = ranx.evaluate(binary, binary_run, [recall, recall_deep, mrr], make_comparable=True)
         result[ndcg] = float(graded_scores)  # a single metric comes back as a bare number
         result.update({name: float(value) for name, value in binary_scores.items()})
+    if per_query:  # ranx keeps each query's score on the run it evaluated; a query missing from the run scores 0
+        runs = {ndcg: graded_run, recall: binary_run, recall_deep: binary_run, mrr: binary_run} if present else {}
+        result["per_query"] = {name: {qid: float(runs[name].scores[name].get(qid, 0.0)) if runs else 0.0
+                                      for qid in evaluated} for name in (ndcg, recall, recall_deep, mrr)}
     result.update(queries=len(evaluated), queries_without_relevant=len(qrels) - len(evaluated),
                   queries_missing_from_run=len(missing))
     return result
@@ -152,3 +160,21 @@ def roc_auc_judged(
 
     auc = float(roc_auc_score(np.asarray(labels), np.asarray(values, dtype=np.float64)))
     return {"auc": auc, "positives": positives, "negatives": negatives, "left_out": left_out, "queries": queries}
+
+
+def paired_bootstrap(base: Mapping[str, float], other: Mapping[str, float], *, resamples: int = 10_000,
+                     confidence: float = 0.95, seed: int = 0) -> dict[str, float | int]:
+    """The change ``other − base`` of a per-query metric (both keyed by the same queries), with a paired bootstrap
+    interval (scipy's percentile bootstrap over the queries' differences): ``{"delta", "low", "high", "queries"}``."""
+    from scipy.stats import bootstrap
+
+    if set(base) != set(other) or not base:
+        raise ValueError(f"a paired comparison needs the same queries on both sides: {len(base)} vs {len(other)}, "
+                         f"{len(set(base) ^ set(other))} differ")
+    qids = sorted(base)
+    diff = np.array([other[q] - base[q] for q in qids], dtype=np.float64)
+    if not diff.any():
+        return {"delta": 0.0, "low": 0.0, "high": 0.0, "queries": len(qids)}
+    ci = bootstrap((diff,), np.mean, n_resamples=resamples, confidence_level=confidence, method="percentile",
+                   random_state=np.random.default_rng(seed)).confidence_interval
+    return {"delta": float(diff.mean()), "low": float(ci.low), "high": float(ci.high), "queries": len(qids)}

@@ -141,3 +141,31 @@ def test_roc_auc_refuses_missing_scores_and_bad_thresholds():
         roc_auc_judged(AUC_QRELS, AUC_SCORES, positive_min_grade=2, negative_max_grade=2)
     with pytest.raises(ValueError, match="both classes"):
         roc_auc_judged(AUC_QRELS, AUC_SCORES, positive_min_grade=4, negative_max_grade=0)
+
+
+def test_per_query_scores_average_to_the_reported_metric_and_missing_queries_score_zero():
+    from coldstart.evaluation.metrics import evaluate_run
+
+    qrels = {"a": {"x": 2, "y": 1}, "b": {"z": 1}, "c": {"k": 1}, "d": {"n": 0}}
+    run = {"a": {"x": 1.0, "y": 2.0}, "b": {"w": 1.0, "z": 0.5}}
+    out = evaluate_run(qrels, run, per_query=True)
+    for metric, by_query in out["per_query"].items():
+        assert sorted(by_query) == ["a", "b", "c"]  # d has no relevant product: not evaluated
+        assert sum(by_query.values()) / 3 == pytest.approx(out[metric])
+    assert out["per_query"]["ndcg@10"]["c"] == 0.0 and out["per_query"]["recall@10"]["b"] == 1.0
+
+
+def test_the_paired_bootstrap_brackets_the_mean_change_and_refuses_unpaired_queries():
+    import numpy as np
+
+    from coldstart.evaluation.metrics import paired_bootstrap
+
+    rng = np.random.default_rng(0)
+    base = {f"q{n}": float(v) for n, v in enumerate(rng.uniform(0, 1, 400))}
+    better = {q: min(1.0, v + 0.05 + float(rng.normal(0, 0.02))) for q, v in base.items()}
+    got = paired_bootstrap(base, better, resamples=2000)
+    assert got["low"] < got["delta"] < got["high"] and got["low"] > 0.03 and got["queries"] == 400
+    same = paired_bootstrap(base, dict(base))
+    assert same["delta"] == same["low"] == same["high"] == 0.0
+    with pytest.raises(ValueError, match="same queries"):
+        paired_bootstrap(base, {"q0": 1.0})
