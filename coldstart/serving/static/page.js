@@ -17,6 +17,7 @@
     neighbours: "products judged alike",
     mmr: "spread over kinds of product",
     reranker: "re-ranked by a cross-encoder",
+    ranker: "ordered by a model learned from judged searches",
   };
 
   const $ = (id) => document.getElementById(id);
