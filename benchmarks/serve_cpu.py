@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=600)
     parser.add_argument("--plain-threads", type=int, default=1)
     parser.add_argument("--work", type=Path, default=REPO / "bench-out" / "serve_cpu")
+    parser.add_argument("--serve-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one of the Serve app's args (repeatable), e.g. ranker=latest")
+    parser.add_argument("--systems", default="plain,serve", help="plain, serve or both")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -97,12 +100,16 @@ def main(argv: list[str] | None = None) -> int:
                    env={"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": str(args.plain_threads)},
                    log=args.work / "plain.log")
     port = free_port()
+    import yaml
+
+    overrides = {k: yaml.safe_load(v) for k, v in (a.split("=", 1) for a in args.serve_arg)}
     config = serve_config(REPO / "deploy" / "serve.yaml", args.work / "serve.yaml", port=port,
-                          store=str(Path(args.store).resolve()), overrides={})
+                          store=str(Path(args.store).resolve()), overrides=overrides)
     serve = Server("serve", [str(Path(sys.executable).with_name("serve")), "run", "--address", "local",
                              str(config)], f"http://127.0.0.1:{port}",
                    env=serve_env(), log=args.work / "serve_run.log")
-    for server in (plain, serve):  # one at a time: each gets the machine to itself (and its neighbours)
+    chosen = [server for server in (plain, serve) if server.name in args.systems.split(",")]
+    for server in chosen:  # one at a time: each gets the machine to itself (and its neighbours)
         with server:
             server.wait_ready(300)
             rps, rows = measure(server, queries, concurrency=args.concurrency)
