@@ -170,13 +170,26 @@ def test_real_model_ranks_nike_shoes_above_adidas_shoes(serve_http, tmp_path):
         serve.delete("minilm")
 
 
+def _random_sessions(path: Path, ids: list[str], users: int, rng) -> Path:
+    """``users`` sessions of 3 to 8 random items as JSON Lines."""
+    path.write_text("".join(json.dumps({"user_id": f"u{n}", "items": rng.sample(ids, rng.randint(3, 8))}) + "\n"
+                            for n in range(users)))
+    return path
+
+
+def _blend_config(path: Path, head: str = "") -> Path:
+    """A ``[retrieval]`` config with query and clicks blend weights (after ``head``)."""
+    path.write_text(head + "[retrieval.query]\ndense = 1.0\nbm25 = 0.3\n"
+                    "[retrieval.clicks]\ndense = 0.5\nbm25 = 0.5\ncovisit = 1.0\npopularity = 0.1\n")
+    return path
+
+
 @pytest.mark.timeout(420)
 @pytest.mark.parametrize("topology", ["fused", "composed"])
 def test_http_ranks_as_coldstart_search_does(serve_http, tmp_path, tiny_model_dir, tiny_encoder, catalog, topology):
     """The served ranking is the batch ranking, in both topologies: for 300 requests — queries, clicks-only users
     ranked with other users' sessions, and both — the top 10 over HTTP equals the top 10 of the RankingPipeline
     that ``coldstart search --retriever blend --sessions`` builds from the same store and config."""
-    import json
     import random
 
     from ray import serve
@@ -188,12 +201,8 @@ def test_http_ranks_as_coldstart_search_does(serve_http, tmp_path, tiny_model_di
     store = open_store(tmp_path / "store")
     publish_encoded(store, tiny_encoder, catalog.ids, catalog.titles)
     rng = random.Random(7)
-    sessions = tmp_path / "sessions.jsonl"
-    sessions.write_text("".join(json.dumps({"user_id": f"u{n}", "items": rng.sample(catalog.ids, rng.randint(3, 8))})
-                                + "\n" for n in range(300)))
-    config = tmp_path / "retrieval.toml"
-    config.write_text("[retrieval.query]\ndense = 1.0\nbm25 = 0.3\n"
-                      "[retrieval.clicks]\ndense = 0.5\nbm25 = 0.5\ncovisit = 1.0\npopularity = 0.1\n")
+    sessions = _random_sessions(tmp_path / "sessions.jsonl", catalog.ids, 300, rng)
+    config = _blend_config(tmp_path / "retrieval.toml")
     args = ServeAppArgs(store=str(store.root), model=str(tiny_model_dir), max_length=MAX_LENGTH, retriever="blend",
                         retrieval_config=str(config), sessions=str(sessions), query_cache_size=0, topology=topology)
     client = _start_app(serve_http, args, name="parity", route_prefix="/parity")
@@ -675,7 +684,6 @@ def test_the_learned_ranker_serves_the_same_top_10_as_coldstart_search(serve_htt
     signals), trained and published into the store: over HTTP the top 10 of queries and of clicks-only users are
     those of the pipeline ``coldstart search --ranker latest --reranker ... --sessions ...`` builds, and the
     answer says the ranker ranked it. The cross-encoder runs inside the ranking stage, not again after it."""
-    import json
     import random
 
     from ray import serve
@@ -691,12 +699,8 @@ def test_the_learned_ranker_serves_the_same_top_10_as_coldstart_search(serve_htt
     store = open_store(tmp_path / "store")
     publish_encoded(store, tiny_encoder, catalog.ids, catalog.titles)
     rng = random.Random(5)
-    sessions = tmp_path / "sessions.jsonl"
-    sessions.write_text("".join(json.dumps({"user_id": f"u{n}", "items": rng.sample(catalog.ids, rng.randint(3, 8))})
-                                + "\n" for n in range(200)))
-    config_path = tmp_path / "retrieval.toml"
-    config_path.write_text("[retrieval]\nrerank_depth = 10\n[retrieval.query]\ndense = 1.0\nbm25 = 0.3\n"
-                           "[retrieval.clicks]\ndense = 0.5\nbm25 = 0.5\ncovisit = 1.0\npopularity = 0.1\n")
+    sessions = _random_sessions(tmp_path / "sessions.jsonl", catalog.ids, 200, rng)
+    config_path = _blend_config(tmp_path / "retrieval.toml", "[retrieval]\nrerank_depth = 10\n")
     config = load_retrieval_config(config_path)
     job = JobConfig(store=str(store.root), encoder=EncoderConfig(model=str(tiny_model_dir), max_length=MAX_LENGTH))
     words = sorted({w.lower() for title in catalog.titles for w in title.split() if w.isalpha()})

@@ -14,7 +14,6 @@ import json
 import numpy as np
 import pytest
 
-from coldstart.catalog.reader import CatalogSchema
 from coldstart.config import JobConfig
 from coldstart.encoders.encoder import EncoderConfig
 from coldstart.evaluation.metrics import evaluate_run
