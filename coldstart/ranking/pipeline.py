@@ -3,8 +3,10 @@ the benchmark scripts (and, with the serving work, the Serve app).
 
 It maps a config onto the stages of :mod:`coldstart.ranking.retrievers` — the first stage (``dense``, ``bm25``,
 ``hybrid`` or ``blend`` with the ``[retrieval.query]`` / ``[retrieval.clicks]`` weights), the session signals
-for clicks-only requests, the judged neighbours, the cross-encoder re-ranker — so that every caller given the
-same published version and the same config gets the same ranking::
+for clicks-only requests, the judged neighbours, the cross-encoder re-ranker, or instead of the re-ranker the
+learned ranker (:mod:`coldstart.ranking.ltr`), which orders the blend's candidates and reads the cross-encoder as
+one of its features — so that every caller given the same published version and the same config gets the same
+ranking::
 
     pipeline = RankingPipeline.from_store(job_config, retrieval_config, retriever="blend",
                                           sessions="sessions_train.jsonl", attributes="items.parquet")
@@ -36,7 +38,9 @@ class RankingPipeline:
     ``recommender`` holds the version and the query encoder; ``sessions`` is a fitted
     :class:`~coldstart.signals.sessions.SessionSignals` over the version's items (blend only); ``neighbours`` a
     :class:`~coldstart.ranking.judged_neighbours.JudgedNeighbours` over them (blend only, used where
-    ``[retrieval.query] neighbours`` is non-zero); ``reranker`` a cross-encoder model (local dir or ``s3://``).
+    ``[retrieval.query] neighbours`` is non-zero); ``reranker`` a cross-encoder model (local dir or ``s3://``);
+    ``ranker`` a loaded :class:`~coldstart.ranking.ranker_artifact.RankerArtifact` (blend only; refused for a
+    version of another encoder).
     """
 
     def __init__(self, recommender: DenseRecommender, config: RetrievalConfig = RetrievalConfig(), *,
