@@ -111,9 +111,10 @@ class FeatureBuilder:
         lexical = first.lexical
         texts = [lexical.bm25.texts[lexical.bm25.row_of[item]] for item in index.ids]
         self.texts = texts
-        self._tokens = [frozenset(lexical.bm25.tokenize(t)) for t in texts]
+        tokens = [lexical.bm25.tokenize(t) for t in texts]
+        self._tokens = [frozenset(t) for t in tokens]
+        self._first_token = [t[0] if t else "" for t in tokens]
         self._numbers = [frozenset(_NUMBER.findall(t.lower())) for t in texts]
-        self._first_token = [(lexical.bm25.tokenize(t)[:1] or [""])[0] for t in texts]
         self._labels: dict[str, np.ndarray] = {}
         self._label_words: dict[str, list[frozenset[str]]] = {}
         sessions = first.sessions
