@@ -89,13 +89,12 @@ def fitted_ranker(job: JobConfig, recommender, config: RetrievalConfig, *, reran
     """A learned ranker trained by the library (:func:`coldstart.ranking.ranker_training.train_ranker`) over
     ``recommender``'s version, published into ``job``'s store and loaded back as every reader loads it."""
     from coldstart.artifacts.store import open_store
-    from coldstart.ranking.ranker_artifact import load_ranker, publish_ranker
-    from coldstart.ranking.ranker_training import train_ranker
+    from coldstart.ranking.ranker_artifact import load_ranker
+    from coldstart.ranking.ranker_training import train_and_publish
 
-    models = train_ranker(recommender, config, reranker=reranker_model, device=job.encoder.device, **training)
     store = open_store(job.store)
-    manifest = publish_ranker(store, models, version=recommender.version, depth=RUN_DEPTH,
-                              cross_depth=config.rerank_depth if reranker_model else 0, cross_encoder=reranker_model)
+    manifest = train_and_publish(store, recommender, config, depth=RUN_DEPTH, reranker=reranker_model,
+                                 device=job.encoder.device, **training)
     return load_ranker(store, manifest.ranker_id)
 
 

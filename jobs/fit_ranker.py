@@ -25,23 +25,17 @@ from jobs.entry import base_parser, job_config, run_job
 
 def fit_ranker(args: argparse.Namespace) -> None:
     from coldstart.artifacts.store import open_store
+    from coldstart.ranking.config import RetrievalConfig
     from coldstart.ranking.ltr import RankerParams
     from coldstart.ranking.pipeline import load_recommender
-    from coldstart.ranking.ranker_artifact import publish_ranker
-    from coldstart.ranking.ranker_training import train_ranker
-
-    from coldstart.ranking.config import RetrievalConfig
+    from coldstart.ranking.ranker_training import train_and_publish
 
     config = job_config(args)
-    retrieval = config.retrieval or RetrievalConfig()
-    recommender = load_recommender(config)
-    models = train_ranker(recommender, retrieval, queries=args.queries, qrels=args.qrels,
-                          reranker=args.reranker, encoder_queries=args.encoder_queries, sessions=args.sessions,
-                          attributes=args.attributes, folds=args.folds, depth=args.depth,
-                          params=RankerParams(threads=args.threads, seed=args.seed), device=config.encoder.device)
-    manifest = publish_ranker(open_store(config.store), models, version=recommender.version, depth=args.depth,
-                              cross_depth=retrieval.rerank_depth if args.reranker else 0,
-                              cross_encoder=args.reranker)
+    manifest = train_and_publish(
+        open_store(config.store), load_recommender(config), config.retrieval or RetrievalConfig(),
+        depth=args.depth, reranker=args.reranker, queries=args.queries, qrels=args.qrels,
+        encoder_queries=args.encoder_queries, sessions=args.sessions, attributes=args.attributes, folds=args.folds,
+        params=RankerParams(threads=args.threads, seed=args.seed), device=config.encoder.device)
     print(json.dumps(dataclasses.asdict(manifest), indent=2, default=str), flush=True)
 
 

@@ -114,3 +114,14 @@ def train_ranker(recommender, retrieval, *, queries: str | None = None, qrels: s
     for kind, (_, info) in models.items():
         info["groups"] = [g for g in GROUPS[kind] if set(feature_names(kind, [g])) <= set(info["features"])]
     return models
+
+
+def train_and_publish(store, recommender, retrieval, *, depth: int = 100, reranker: str | None = None, **training):
+    """:func:`train_ranker`, then the models published into ``store`` (``rankers/LATEST`` moves to them);
+    returns the :class:`~coldstart.ranking.ranker_artifact.RankerManifest`. What ``jobs.fit_ranker`` and the
+    benchmarks run."""
+    from coldstart.ranking.ranker_artifact import publish_ranker
+
+    models = train_ranker(recommender, retrieval, reranker=reranker, depth=depth, **training)
+    return publish_ranker(store, models, version=recommender.version, depth=depth,
+                          cross_depth=retrieval.rerank_depth if reranker else 0, cross_encoder=reranker)

@@ -222,3 +222,26 @@ def test_a_ranker_is_refused_for_another_encoder_a_corrupt_file_or_a_missing_fea
     with pytest.raises(RankerMismatch, match="cannot compute"):
         LearnedRanker(pipeline.features(), {"query": (booster, table.names + ["cross"])})
     assert "cross" in QUERY_GROUPS and "cross" not in pipeline.features().groups("query")
+
+
+def test_the_job_trains_and_publishes_a_query_ranker_and_refuses_leaked_queries(job, tmp_path, capsys):
+    from coldstart.artifacts.store import open_store
+    from coldstart.ranking.ranker_artifact import load_ranker
+    from jobs.fit_ranker import main
+
+    train, qrels = judged(80, seed=7)
+    queries, qrels_path = tmp_path / "queries.tsv", tmp_path / "qrels.tsv"
+    queries.write_text("".join(f"{r.qid}\t{r.query}\n" for r in train))
+    qrels_path.write_text("".join(f"{q}\t0\t{i}\t{g}\n" for q, judged_items in qrels.items()
+                                  for i, g in judged_items.items()))
+    config = tmp_path / "job.toml"
+    config.write_text(f'store = "{job.store}"\n[encoder]\nmodel = "{job.encoder.model}"\ndevice = "cpu"\n'
+                      '[retrieval]\nquery_bm25_tokens = "bm25s"\n[retrieval.query]\nbm25 = 1.0\n')
+    args = ["--config", str(config), "--queries", str(queries), "--qrels", str(qrels_path), "--depth", "20",
+            "--threads", "1"]
+    assert main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    loaded = load_ranker(open_store(job.store))
+    assert loaded.ranker_id == printed["ranker_id"] and list(loaded.models) == ["query"] and loaded.depth == 20
+    assert main(args + ["--encoder-queries", str(queries)]) == 1  # the encoders saw them: refused
+    assert "fine-tune the encoders" in capsys.readouterr().err
